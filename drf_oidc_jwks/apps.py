@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class DrfOidcJwksConfig(AppConfig):
+    name = "drf_oidc_jwks"
+    verbose_name = "OIDC JWKS authentication"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.core.signals import setting_changed
+
+        from . import checks  # noqa: F401  (registers the system checks)
+        from .conf import reload_settings
+
+        setting_changed.connect(reload_settings, dispatch_uid="drf_oidc_jwks.reload_settings")

@@ -1,0 +1,102 @@
+"""``JWKSAuthentication``: the DRF authentication class, and the one place errors become HTTP answers.
+
+``authenticate()`` is a pipeline of small overridable steps, as in simplejwt:
+``get_header`` -> ``get_raw_token`` -> ``get_validated_token`` -> ``get_user``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
+
+from .claims import Claims
+from .conf import get_settings
+from .exceptions import IdentityProviderUnavailable, InsufficientScope, InvalidToken, KeySourceError, TokenError
+from .tokens import safe, verify_token
+
+logger = logging.getLogger("drf_oidc_jwks")
+
+_ERROR_ATTR = "_drf_oidc_jwks_error"
+
+
+class JWKSAuthentication(BaseAuthentication):
+    """Authenticate ``Authorization: Bearer <JWT>`` against the issuer's JWKS."""
+
+    keyword = "bearer"
+
+    def authenticate(self, request: Request) -> tuple[Any, Claims] | None:
+        header = self.get_header(request)
+        if header is None:
+            return None
+        try:
+            raw = self.get_raw_token(header)
+            if raw is None:
+                return None
+            claims = self.get_validated_token(raw)
+            user = self.get_user(claims)
+        except TokenError as exc:
+            raise self.refuse(request, exc) from None
+        except KeySourceError as exc:
+            logger.warning("token not verified: identity provider unavailable: %s", exc.description)
+            raise IdentityProviderUnavailable(retry_after=exc.retry_after) from None
+        required = get_settings().required_scopes
+        if required and not set(required) <= claims.scopes:
+            raise InsufficientScope(required, realm=get_settings().realm)
+        return user, claims
+
+    def get_header(self, request: Request) -> str | None:
+        """Return the ``Authorization`` header value, or None."""
+        value = request.META.get("HTTP_AUTHORIZATION")
+        return value if isinstance(value, str) and value else None
+
+    def get_raw_token(self, header: str) -> str | None:
+        """Return the token of a Bearer header; None for another scheme."""
+        scheme, _, rest = header.strip().partition(" ")
+        if scheme.lower() != self.keyword:
+            return None
+        token = rest.strip()
+        if not token:
+            raise TokenError("missing_token", "No token was given.", "empty Bearer credentials")
+        if " " in token:
+            raise TokenError("malformed_token", "The token is malformed.", "credentials contain spaces")
+        return token
+
+    def get_validated_token(self, raw: str) -> Claims:
+        """Verify the token; return its Claims (``request.auth``)."""
+        return verify_token(raw)
+
+    def get_user(self, claims: Claims) -> Any:
+        """Return ``request.user`` for verified claims."""
+        from .users import get_user
+
+        return get_user(claims)
+
+    def refuse(self, request: Request, exc: TokenError) -> InvalidToken:
+        """Log a refused token (never the token itself) and build the 401."""
+        logger.info(
+            "token refused: %s (kid=%s iss=%s): %s",
+            exc.code,
+            safe(exc.kid),
+            safe(exc.iss),
+            exc.reason,
+            extra={"code": exc.code},
+        )
+        setattr(request, _ERROR_ATTR, exc)
+        return InvalidToken(exc.description, exc.code)
+
+    def authenticate_header(self, request: Request) -> str:
+        """The RFC 6750 challenge: plain when no token was given, with the error when one was refused."""
+        s = get_settings()
+        parts = [f'Bearer realm="{s.realm}"']
+        exc = getattr(request, _ERROR_ATTR, None)
+        if isinstance(exc, TokenError):
+            parts.append('error="invalid_token"')
+            parts.append(f'error_description="{exc.description}"')
+        if s.resource:
+            from .urls import metadata_url
+
+            parts.append(f'resource_metadata="{metadata_url(s.resource)}"')
+        return ", ".join(parts)

@@ -1,0 +1,304 @@
+"""Helpers for testing APIs that use drf-oidc-jwks: a test issuer with real keys and a loopback JWKS server.
+
+>>> issuer = TestIssuer()
+>>> with issuer.serve() as server:                      # a real HTTP server on 127.0.0.1
+...     with override_settings(DRF_OIDC_JWKS=issuer.settings(AUDIENCE="api")):
+...         token = issuer.token(sub="alice", aud="api", role="admin")
+
+The issuer's URL is the server's own base URL, so discovery works without
+``JWKS_URL``. Nothing here fetches anything beyond loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+__all__ = ["SigningKey", "TestIssuer", "JWKSServer", "generate_key"]
+
+_KEY_POOL: dict[tuple[str, int], list[Any]] = {}
+_POOL_LOCK = threading.Lock()
+
+
+def _new_private_key(alg: str, rsa_bits: int) -> Any:
+    if alg.startswith(("RS", "PS")):
+        return rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if alg == "ES384":
+        return ec.generate_private_key(ec.SECP384R1())
+    if alg == "ES512":
+        return ec.generate_private_key(ec.SECP521R1())
+    if alg == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise ValueError(f"unsupported algorithm {alg}")
+
+
+def _family(alg: str) -> str:
+    return "RSA" if alg.startswith(("RS", "PS")) else alg
+
+
+@dataclass
+class SigningKey:
+    """A private key with its ``kid`` and ``alg``, able to publish its public JWK."""
+
+    private_key: Any
+    alg: str
+    kid: str | None
+    publish_alg: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def public_jwk(self) -> dict[str, Any]:
+        algorithm = jwt.get_algorithm_by_name(self.alg)
+        jwk: dict[str, Any] = json.loads(algorithm.to_jwk(self.private_key.public_key()))
+        if self.kid is not None:
+            jwk["kid"] = self.kid
+        jwk["use"] = "sig"
+        if self.publish_alg:
+            jwk["alg"] = self.alg
+        jwk.update(self.extra)
+        return jwk
+
+
+def generate_key(alg: str = "RS256", kid: str | None = "", *, rsa_bits: int = 2048, fresh: bool = False) -> SigningKey:
+    """Return a signing key for ``alg``; RSA keys come from a small pool unless ``fresh`` (generation is slow)."""
+    if kid == "":
+        kid = uuid.uuid4().hex[:12]
+    family = _family(alg)
+    with _POOL_LOCK:
+        pool = _KEY_POOL.setdefault((family, rsa_bits), [])
+        if fresh or len(pool) < 8 or family != "RSA":
+            private = _new_private_key(alg, rsa_bits)
+            if family == "RSA" and not fresh:
+                pool.append(private)
+        else:
+            # Reuse, round-robin: eight keys in a row are distinct; pass fresh=True for a
+            # key that must differ from every other (an attacker's key in a test).
+            private = pool.pop(0)
+            pool.append(private)
+    return SigningKey(private, alg, kid)
+
+
+class TestIssuer:
+    """An OpenID issuer for tests: keys, a JWKS, and tokens with any claims."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, issuer: str | None = None, algorithm: str = "RS256", *, audience: str | None = None) -> None:
+        self.issuer = issuer or "https://issuer.test"
+        self.audience = audience
+        self.keys: list[SigningKey] = [generate_key(algorithm)]
+        self._server: JWKSServer | None = None
+
+    @property
+    def key(self) -> SigningKey:
+        """The current signing key (the newest)."""
+        return self.keys[-1]
+
+    def add_key(self, alg: str = "RS256", kid: str | None = "", **kwargs: Any) -> SigningKey:
+        """Publish a new key and sign with it from now on."""
+        key = generate_key(alg, kid, **kwargs)
+        self.keys.append(key)
+        return key
+
+    def remove_key(self, key: SigningKey) -> None:
+        self.keys.remove(key)
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [k.public_jwk() for k in self.keys]}
+
+    def discovery_document(self) -> dict[str, Any]:
+        base = self.issuer.rstrip("/")
+        return {
+            "issuer": self.issuer,
+            "jwks_uri": f"{base}/jwks.json",
+            "userinfo_endpoint": f"{base}/userinfo",
+            "id_token_signing_alg_values_supported": sorted({k.alg for k in self.keys}),
+        }
+
+    def claims(self, sub: str | None = "alice", *, expires_in: float = 300, **claims: Any) -> dict[str, Any]:
+        now = int(time.time())
+        payload: dict[str, Any] = {"iss": self.issuer, "iat": now, "exp": int(now + expires_in)}
+        if sub is not None:
+            payload["sub"] = sub
+        if self.audience is not None:
+            payload["aud"] = self.audience
+        payload.update(claims)
+        return {k: v for k, v in payload.items() if v is not _OMIT}
+
+    def token(
+        self,
+        sub: str | None = "alice",
+        *,
+        expires_in: float = 300,
+        key: SigningKey | None = None,
+        headers: Mapping[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
+        """Mint a signed token. Pass ``claim=OMIT`` to leave a default claim (iss, exp, iat, aud) out."""
+        key = key or self.key
+        header: dict[str, Any] = {"typ": "JWT"}
+        if key.kid is not None:
+            header["kid"] = key.kid
+        if headers:
+            header.update(headers)
+        header = {k: v for k, v in header.items() if v is not _OMIT}
+        payload = self.claims(sub, expires_in=expires_in, **claims)
+        return jwt.encode(payload, key.private_key, algorithm=key.alg, headers=header)
+
+    def settings(self, **overrides: Any) -> dict[str, Any]:
+        """A ``DRF_OIDC_JWKS`` value trusting this issuer (``AUDIENCE`` from the constructor unless given)."""
+        value: dict[str, Any] = {
+            "ISSUER": self.issuer,
+            "AUDIENCE": self.audience,
+            "ALGORITHMS": sorted({k.alg for k in self.keys}),
+        }
+        if self._server is not None:
+            value["JWKS_URL"] = self._server.url("/jwks.json")
+        value.update(overrides)
+        return value
+
+    @contextmanager
+    def serve(self, *, issuer_is_server: bool = True) -> Iterator[JWKSServer]:
+        """Serve this issuer's discovery document and JWKS on a loopback HTTP server."""
+        server = JWKSServer(self)
+        server.start()
+        if issuer_is_server:
+            self.issuer = server.base_url
+        self._server = server
+        try:
+            yield server
+        finally:
+            self._server = None
+            server.stop()
+
+
+class _Omit:
+    def __repr__(self) -> str:
+        return "OMIT"
+
+
+#: Pass as a claim or header value to leave it out of a minted token.
+OMIT: Any = _Omit()
+_OMIT = OMIT
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes | Callable[[], bytes] = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+class JWKSServer:
+    """A real HTTP server on 127.0.0.1 serving an issuer's JWKS, with knobs for faults.
+
+    ``hits["/jwks.json"]`` counts requests per path; ``max_in_flight`` is the most
+    requests served at once; ``respond(path, Response(...))`` overrides a path.
+    """
+
+    def __init__(self, issuer: TestIssuer | None = None) -> None:
+        self.issuer = issuer
+        self.hits: Counter[str] = Counter()
+        self.overrides: dict[str, Response] = {}
+        self.delay = 0.0
+        self.cache_control: str | None = None
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._httpd is not None
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def respond(self, path: str, response: Response | None) -> None:
+        """Answer ``path`` with ``response`` (None restores the default)."""
+        if response is None:
+            self.overrides.pop(path, None)
+        else:
+            self.overrides[path] = response
+
+    def total(self, path: str = "/jwks.json") -> int:
+        with self._lock:
+            return self.hits[path]
+
+    def _default(self, path: str) -> Response:
+        if self.issuer is not None and path == "/jwks.json":
+            headers = {"Content-Type": "application/json"}
+            if self.cache_control:
+                headers["Cache-Control"] = self.cache_control
+            return Response(200, json.dumps(self.issuer.jwks()).encode(), headers)
+        if self.issuer is not None and path == "/.well-known/openid-configuration":
+            return Response(200, json.dumps(self.issuer.discovery_document()).encode(), {"Content-Type": "application/json"})
+        return Response(404, b"not found")
+
+    def start(self) -> None:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802
+                path = self.path.split("?")[0]
+                with server._lock:
+                    server.hits[path] += 1
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    response = server.overrides.get(path) or server._default(path)
+                    delay = response.delay or server.delay
+                    if delay:
+                        time.sleep(delay)
+                    body = response.body() if callable(response.body) else response.body
+                    self.send_response(response.status)
+                    for name, value in response.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    try:
+                        self.wfile.write(body)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> JWKSServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

@@ -1,0 +1,30 @@
+"""URL patterns to ``include()``: the RFC 9728 protected-resource metadata document."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from django.urls import path, re_path
+
+from . import views
+
+WELL_KNOWN = "/.well-known/oauth-protected-resource"
+
+
+def metadata_url(resource: str) -> str:
+    """Where RFC 9728 puts the metadata of ``resource``: the well-known path, then the resource's path."""
+    parts = urlsplit(resource)
+    suffix = parts.path.rstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, WELL_KNOWN + suffix, "", ""))
+
+
+app_name = "drf_oidc_jwks"
+
+urlpatterns = [
+    path(".well-known/oauth-protected-resource", views.ProtectedResourceMetadataView.as_view(), name="resource-metadata"),
+    re_path(
+        r"^\.well-known/oauth-protected-resource/(?P<resource_path>.+)$",
+        views.ProtectedResourceMetadataView.as_view(),
+        name="resource-metadata-path",
+    ),
+]

@@ -1,0 +1,97 @@
+"""Settings of the demo project, also the base settings of the test suite.
+
+Everything comes from the environment (or a ``.env`` file, see ``.env.example``)
+through django-environ; the defaults run the embedded set-up: SQLite, LocMemCache,
+and the development issuer served by this project itself.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+SECRET_KEY = env("SECRET_KEY", default="insecure-demo-key-change-me")
+DEBUG = env.bool("DEBUG", default=True)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_oidc_jwks",
+    "testproject.api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "testproject.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+WSGI_APPLICATION = "testproject.wsgi.application"
+
+VAR_DIR = Path(env("VAR_DIR", default=str(BASE_DIR / "var")))
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = ":memory:"
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://drf-oidc-jwks")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+STATIC_URL = "static/"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["drf_oidc_jwks.authentication.JWKSAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "drf_oidc_jwks.exceptions.exception_handler",
+}
+
+# The development issuer: this project signs its own tokens (``manage.py mint_token``)
+# and serves their public key, so the demo needs no external identity provider.
+DEV_ISSUER_ENABLED = env.bool("DEV_ISSUER_ENABLED", default=DEBUG)
+DEV_ISSUER_KEY_FILE = VAR_DIR / "dev_issuer_key.pem"
+DEV_ISSUER_URL = env("DEV_ISSUER_URL", default="http://127.0.0.1:8000/dev-issuer")
+API_AUDIENCE = env("API_AUDIENCE", default="http://127.0.0.1:8000/api")
+
+DRF_OIDC_JWKS = {
+    "ISSUER": env("OIDC_ISSUER", default=DEV_ISSUER_URL),
+    "AUDIENCE": env("OIDC_AUDIENCE", default=API_AUDIENCE),
+    "ALGORITHMS": env.list("OIDC_ALGORITHMS", default=["RS256"]),
+    "PROVIDER": env("OIDC_PROVIDER", default="better-auth"),
+    "SYNC_USERS": env.bool("OIDC_SYNC_USERS", default=True),
+}
+if env("OIDC_JWKS_URL", default=""):
+    DRF_OIDC_JWKS["JWKS_URL"] = env("OIDC_JWKS_URL")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"drf_oidc_jwks": {"handlers": ["console"], "level": env("OIDC_LOG_LEVEL", default="INFO")}},
+}

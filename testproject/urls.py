@@ -1,0 +1,18 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from testproject.api import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/health", views.HealthView.as_view(), name="health"),
+    path("api/me", views.MeView.as_view(), name="me"),
+    path("", include("drf_oidc_jwks.urls")),
+]
+
+if settings.DEV_ISSUER_ENABLED:
+    urlpatterns += [
+        path("dev-issuer/.well-known/openid-configuration", views.dev_discovery, name="dev-discovery"),
+        path("dev-issuer/jwks.json", views.dev_jwks, name="dev-jwks"),
+    ]

@@ -1,0 +1,68 @@
+"""Shared fixtures: a real loopback JWKS server per test, settings pointing at it, a clean cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+from rest_framework.test import APIClient
+
+from drf_oidc_jwks import jwks
+from drf_oidc_jwks.testing import JWKSServer, TestIssuer
+
+AUDIENCE = "https://api.test"
+
+
+@pytest.fixture(autouse=True)
+def _clean_state() -> Iterator[None]:
+    """Each test starts with an empty JWKS cache and no in-process memo."""
+    for alias in ("default",):
+        caches[alias].clear()
+    jwks.reset_clients()
+    yield
+    jwks.reset_clients()
+
+
+@pytest.fixture
+def issuer() -> TestIssuer:
+    return TestIssuer(audience=AUDIENCE)
+
+
+@pytest.fixture
+def server(issuer: TestIssuer) -> Iterator[JWKSServer]:
+    """The issuer served on 127.0.0.1 (its ``ISSUER`` becomes the server's base URL)."""
+    with issuer.serve() as srv:
+        yield srv
+
+
+@pytest.fixture
+def oidc_settings(settings: Any, issuer: TestIssuer, server: JWKSServer) -> Callable[..., dict[str, Any]]:
+    """Configure DRF_OIDC_JWKS for the served issuer; call it again with overrides."""
+
+    def configure(**overrides: Any) -> dict[str, Any]:
+        value = issuer.settings(**overrides)
+        settings.DRF_OIDC_JWKS = value
+        return value
+
+    configure()
+    return configure
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def call(api: APIClient) -> Callable[..., Any]:
+    """``call(token)`` GETs /api/me with ``Authorization: Bearer <token>`` (or a raw header)."""
+
+    def _call(token: str | None = None, *, header: str | None = None, path: str = "/api/me") -> Any:
+        if header is None and token is not None:
+            header = f"Bearer {token}"
+        extra = {"HTTP_AUTHORIZATION": header} if header is not None else {}
+        return api.get(path, **extra)
+
+    return _call
