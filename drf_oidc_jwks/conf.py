@@ -55,6 +55,8 @@ GLOBAL_KEYS: dict[str, Any] = {
     "ALLOW_INSECURE_HTTP": False,
     "MAX_TOKEN_BYTES": 16 * 1024,
     "MIN_RSA_KEY_SIZE": 2048,
+    "TOKEN_CACHE_TTL": 60,
+    "TOKEN_CACHE_SIZE": 10000,
     "SYNC_USERS": True,
     "REALM": "api",
     "RESOURCE": None,
@@ -104,6 +106,8 @@ class Settings:
     allow_insecure_http: bool
     max_token_bytes: int
     min_rsa_key_size: int
+    token_cache_ttl: float
+    token_cache_size: int
     sync_users: bool
     realm: str
     resource: str | None
@@ -326,6 +330,8 @@ def validate(raw: Any) -> list[Problem]:
         "HTTP_TIMEOUT",
         "MAX_TOKEN_BYTES",
         "MIN_RSA_KEY_SIZE",
+        "TOKEN_CACHE_TTL",
+        "TOKEN_CACHE_SIZE",
     ):
         value = raw.get(key, GLOBAL_KEYS[key])
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -381,6 +387,8 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         allow_insecure_http=bool(g["ALLOW_INSECURE_HTTP"]),
         max_token_bytes=int(g["MAX_TOKEN_BYTES"]),
         min_rsa_key_size=int(g["MIN_RSA_KEY_SIZE"]),
+        token_cache_ttl=float(g["TOKEN_CACHE_TTL"]),
+        token_cache_size=int(g["TOKEN_CACHE_SIZE"]),
         sync_users=bool(g["SYNC_USERS"]),
         realm=str(g["REALM"]),
         resource=g["RESOURCE"],
@@ -419,6 +427,7 @@ def reload_settings(*, setting: str, **kwargs: Any) -> None:
     if setting in (SETTING_NAME, "CACHES"):
         with _lock:
             _cached = None
-        from . import jwks
+        from . import jwks, tokens
 
         jwks.reset_clients()
+        tokens.reset_memo()

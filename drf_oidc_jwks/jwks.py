@@ -320,10 +320,13 @@ class JWKSClient:
         memo = self._memo
         if memo is not None and memo.version == entry["version"] and memo.fetched_at == entry["fetched_at"]:
             return memo
-        try:
-            keys = tuple(parse_key(jwk, self.settings.min_rsa_key_size) for jwk in entry["keys"])
-        except (ValueError, KeyError, TypeError):
-            return None
+        if memo is not None and memo.version == entry["version"]:
+            keys = memo.keys  # same keys, new freshness: keep the parsed objects (and memoised tokens)
+        else:
+            try:
+                keys = tuple(parse_key(jwk, self.settings.min_rsa_key_size) for jwk in entry["keys"])
+            except (ValueError, KeyError, TypeError):
+                return None
         keyset = KeySet(
             version=entry["version"],
             keys=keys,
@@ -482,9 +485,10 @@ class JWKSClient:
             ttl = min(max(result.max_age, s.jwks_min_ttl), s.jwks_max_ttl)
         now = self.clock()
         version = hashlib.sha256(json.dumps(raw_keys, sort_keys=True).encode()).hexdigest()[:16]
+        memo = self._memo
         keyset = KeySet(
             version=version,
-            keys=tuple(keys),
+            keys=memo.keys if memo is not None and memo.version == version else tuple(keys),
             fetched_at=now,
             fresh_until=now + ttl,
             stale_until=now + ttl + s.jwks_max_stale,
@@ -502,7 +506,14 @@ class JWKSClient:
         logger.info("JWKS for %s fetched: %d key(s), fresh for %.0fs", self.issuer.issuer, len(keys), ttl)
         return keyset
 
-    # -- the question asked per token --
+    # -- the questions asked per token --
+
+    def holds(self, key: PublicKey) -> bool:
+        """Say whether ``key`` is still in the current key set (for memoised tokens)."""
+        keyset = self._memo
+        if keyset is None or self.clock() >= keyset.fresh_until:
+            keyset = self.current_keyset()
+        return any(k is key for k in keyset.keys)
 
     def get_key(self, kid: str | None, alg: str) -> PublicKey:
         """Return the key that may verify a token with this ``kid`` and ``alg``.

@@ -4,39 +4,54 @@ Nothing read from the token before the signature is checked is trusted: the
 unverified ``iss`` only selects among configured issuers, the unverified
 ``kid`` only selects among that issuer's keys, and URLs in the header (``jku``,
 ``x5u``, ``jwk``, ``x5c``) are never read at all.
+
+The token is parsed once: the signature is checked with PyJWT's algorithm
+objects on the bytes already split here, and the registered claims are checked
+below with PyJWT's semantics (``exp``/``nbf``/``iat`` with leeway, exact ``iss``,
+``aud`` containment). Verified tokens are memoised by their SHA-256 (never the
+token itself) until the earlier of their expiry and ``TOKEN_CACHE_TTL``.
 """
 
 from __future__ import annotations
 
-import binascii
 import base64
+import binascii
+import hashlib
 import json
 import re
+import threading
+import time
 from collections.abc import Mapping
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
-import jwt
-from jwt import exceptions as jwt_exc
+from jwt.algorithms import get_default_algorithms
 
 from .claims import Claims
 from .conf import IssuerSettings, Settings, get_settings
 from .exceptions import TokenError
-from .jwks import get_client
+from .jwks import JWKSClient, PublicKey, get_client
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
-#: Header parameters we understand; a ``crit`` naming anything is refused (RFC 7515 4.1.11).
 _MAX_KID = 256
+_ALGORITHMS = get_default_algorithms()
+_NUMBER = (int, float)
 
 
 def _b64decode(segment: str) -> bytes:
-    if not _B64URL.match(segment):
+    if not _B64URL.match(segment) or len(segment) % 4 == 1:
         raise ValueError("not base64url")
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259); Python's json would accept them.
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
 def _json_object(segment: str, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(_b64decode(segment))
+        value = json.loads(_b64decode(segment), parse_constant=_reject_constant)
     except (ValueError, binascii.Error, RecursionError, UnicodeDecodeError):
         raise TokenError("malformed_token", "The token is malformed.", f"{what} is not base64url JSON") from None
     if not isinstance(value, dict):
@@ -51,8 +66,18 @@ def safe(value: Any, limit: int = 64) -> str:
     return text + ("…" if len(str(value)) > limit else "")
 
 
-def read_unverified(raw: str | bytes, max_bytes: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """Return (token, header, payload) decoded but NOT verified; raise TokenError on bad shape."""
+class Parsed(NamedTuple):
+    """A compact JWS split and decoded, NOT verified."""
+
+    token: str
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+
+def read_unverified(raw: str | bytes, max_bytes: int) -> Parsed:
+    """Split and decode a compact JWS without verifying it; raise TokenError on bad shape."""
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("ascii")
@@ -67,7 +92,12 @@ def read_unverified(raw: str | bytes, max_bytes: int) -> tuple[str, dict[str, An
         raise TokenError("malformed_token", "The token is malformed.", f"{len(segments)} segments, 3 expected")
     header = _json_object(segments[0], "header")
     payload = _json_object(segments[1], "payload")
-    return raw, header, payload
+    try:
+        signature = _b64decode(segments[2])
+    except (ValueError, binascii.Error):
+        raise TokenError("malformed_token", "The token is malformed.", "signature is not base64url") from None
+    signing_input = f"{segments[0]}.{segments[1]}".encode("ascii")
+    return Parsed(raw, header, payload, signing_input, signature)
 
 
 def _check_header(header: Mapping[str, Any], issuer: IssuerSettings) -> tuple[str, str | None]:
@@ -98,10 +128,164 @@ def _check_header(header: Mapping[str, Any], issuer: IssuerSettings) -> tuple[st
     return alg, kid
 
 
-def verify_token(raw: str | bytes, settings: Settings | None = None) -> Claims:
+def _number(payload: Mapping[str, Any], name: str) -> float | None:
+    value = payload.get(name)
+    if value is None and name not in payload:
+        return None
+    if isinstance(value, bool) or not isinstance(value, _NUMBER):
+        raise TokenError("malformed_token", "The token is malformed.", f"{name} is not a number: {safe(value)}")
+    return value
+
+
+def validate_claims(payload: Mapping[str, Any], issuer: IssuerSettings, leeway: float, now: float) -> None:
+    """Check the registered claims with PyJWT's semantics; raise TokenError with the stable code."""
+    for name in issuer.required_claims:
+        if name not in payload:
+            if name == "aud":
+                raise TokenError("invalid_audience", "The token is not meant for this API.", "no aud claim")
+            raise TokenError("missing_claim", f"The token lacks the '{name}' claim.", f"{name} missing")
+    iat = _number(payload, "iat")
+    if iat is not None and iat > now + leeway:
+        raise TokenError(
+            "token_not_yet_valid", "The token is not yet valid.", f"iat is {iat - now:.0f}s in the future"
+        )
+    nbf = _number(payload, "nbf")
+    if nbf is not None and nbf > now + leeway:
+        raise TokenError(
+            "token_not_yet_valid", "The token is not yet valid.", f"nbf is {nbf - now:.0f}s in the future"
+        )
+    exp = _number(payload, "exp")
+    if exp is not None and exp <= now - leeway:
+        raise TokenError("token_expired", "The token has expired.", f"expired {now - exp:.0f}s ago (leeway {leeway:g}s)")
+    if payload.get("iss") != issuer.issuer:
+        raise TokenError("invalid_issuer", "The token's issuer is not trusted.", "iss mismatch")
+    for name in ("sub", "jti"):
+        if name in payload and not isinstance(payload[name], str):
+            raise TokenError("malformed_token", "The token is malformed.", f"{name} is not a string")
+    if issuer.audience is not None:
+        _check_audience(payload, issuer)
+
+
+def _check_audience(payload: Mapping[str, Any], issuer: IssuerSettings) -> None:
+    expected = issuer.audience or ()
+    if issuer.provider == "cognito" and "aud" not in payload:
+        # Cognito access tokens name the app client in client_id and carry no aud.
+        if payload.get("client_id") in expected:
+            return
+        raise TokenError(
+            "invalid_audience",
+            "The token is not meant for this API.",
+            f"client_id {safe(payload.get('client_id'))} not in {list(expected)}",
+        )
+    aud = payload.get("aud")
+    if not aud:
+        raise TokenError("invalid_audience", "The token is not meant for this API.", "no aud claim")
+    values = [aud] if isinstance(aud, str) else aud
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise TokenError("invalid_audience", "The token is not meant for this API.", "aud is not a string or list")
+    if not any(v in expected for v in values):
+        raise TokenError(
+            "invalid_audience",
+            "The token is not meant for this API.",
+            f"aud {safe(aud)} not in {list(expected)}",
+        )
+
+
+def verify_signature(parsed: Parsed, key: PublicKey, alg: str) -> None:
+    """Check the signature with PyJWT's algorithm implementation; raise TokenError when it fails."""
+    try:
+        ok = _ALGORITHMS[alg].verify(parsed.signing_input, key.key, parsed.signature)
+    except Exception:  # noqa: BLE001 - any failure inside the crypto is a bad signature, never a 500
+        ok = False
+    if not ok:
+        raise TokenError("invalid_signature", "The token's signature is invalid.", "signature does not verify")
+
+
+# ---------------------------------------------------------------------------
+# Verified-token memo
+
+
+class _Entry(NamedTuple):
+    claims: Claims
+    valid_until: float
+    client: JWKSClient
+    key: PublicKey
+
+
+class TokenMemo:
+    """A bounded in-process map from SHA-256(token) to verified Claims.
+
+    An entry serves until the earlier of the token's ``exp`` (+ leeway) and the
+    ceiling, and only while the key that verified it is still in the issuer's
+    current key set. Only successes are kept; refused tokens are re-checked.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._data: dict[bytes, _Entry] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: bytes, now: float) -> Claims | None:
+        entry = self._data.get(digest)
+        if entry is None:
+            return None
+        if now >= entry.valid_until or not entry.client.holds(entry.key):
+            self._data.pop(digest, None)
+            return None
+        return entry.claims
+
+    def put(self, digest: bytes, entry: _Entry) -> None:
+        with self._lock:
+            data = self._data
+            while len(data) >= self.maxsize:
+                # Oldest first: dicts keep insertion order.
+                data.pop(next(iter(data)), None)
+            data[digest] = entry
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+_memo: TokenMemo | None = None
+
+
+def get_memo(s: Settings) -> TokenMemo | None:
+    """The process's memo, or None when ``TOKEN_CACHE_TTL`` or ``TOKEN_CACHE_SIZE`` is 0."""
+    global _memo
+    if s.token_cache_ttl <= 0 or s.token_cache_size <= 0:
+        return None
+    memo = _memo
+    if memo is None or memo.maxsize != s.token_cache_size:
+        memo = _memo = TokenMemo(s.token_cache_size)
+    return memo
+
+
+def reset_memo() -> None:
+    """Forget every memoised token (settings changed, or tests)."""
+    if _memo is not None:
+        _memo.clear()
+
+
+# ---------------------------------------------------------------------------
+
+
+def verify_token(raw: str | bytes, settings: Settings | None = None, *, now: float | None = None) -> Claims:
     """Verify a compact JWS bearer token and return its Claims; raise TokenError or KeySourceError."""
     s = settings or get_settings()
-    token, header, payload = read_unverified(raw, s.max_token_bytes)
+    clock = time.time() if now is None else now
+    memo = get_memo(s) if now is None else None
+    digest = b""
+    if memo is not None:
+        digest = hashlib.sha256(raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")).digest()
+        hit = memo.get(digest, clock)
+        if hit is not None:
+            return hit
+    parsed = read_unverified(raw, s.max_token_bytes)
+    header, payload = parsed.header, parsed.payload
     kid = header.get("kid")
     iss = payload.get("iss")
     try:
@@ -110,61 +294,18 @@ def verify_token(raw: str | bytes, settings: Settings | None = None) -> Claims:
             # No network request for an issuer nobody configured.
             raise TokenError("invalid_issuer", "The token's issuer is not trusted.", f"iss {safe(iss)} not configured")
         alg, kid = _check_header(header, issuer)
-        key = get_client(issuer).get_key(kid, alg)
-        payload = _decode(token, key.key, alg, issuer, s, payload)
+        client = get_client(issuer)
+        key = client.get_key(kid, alg)
+        verify_signature(parsed, key, alg)
+        validate_claims(payload, issuer, s.leeway, clock)
     except TokenError as exc:
         exc.kid, exc.iss = kid, iss
         raise
-    return Claims(payload, issuer.claims, header)
-
-
-def _decode(
-    token: str, key: Any, alg: str, issuer: IssuerSettings, s: Settings, unverified: Mapping[str, Any]
-) -> dict[str, Any]:
-    audience = list(issuer.audience) if issuer.audience is not None else None
-    # Cognito access tokens carry the app client in client_id and no aud.
-    client_id_audience = issuer.provider == "cognito" and "aud" not in unverified
-    options: dict[str, Any] = {
-        "require": list(issuer.required_claims),
-        "verify_aud": audience is not None and not client_id_audience,
-    }
-    try:
-        payload: dict[str, Any] = jwt.decode(
-            token,
-            key,
-            algorithms=[alg],
-            audience=None if client_id_audience else audience,
-            issuer=issuer.issuer,
-            leeway=s.leeway,
-            options=options,  # type: ignore[arg-type]
-        )
-    except jwt_exc.InvalidSignatureError:
-        raise TokenError("invalid_signature", "The token's signature is invalid.", "signature does not verify") from None
-    except jwt_exc.ExpiredSignatureError:
-        exp = unverified.get("exp")
-        raise TokenError("token_expired", "The token has expired.", f"exp {safe(exp)}") from None
-    except jwt_exc.ImmatureSignatureError as exc:
-        raise TokenError("token_not_yet_valid", "The token is not yet valid.", str(exc)) from None
-    except jwt_exc.InvalidIssuerError:
-        raise TokenError("invalid_issuer", "The token's issuer is not trusted.", "iss mismatch") from None
-    except jwt_exc.InvalidAudienceError:
-        raise TokenError(
-            "invalid_audience",
-            "The token is not meant for this API.",
-            f"aud {safe(unverified.get('aud'))} not in {audience}",
-        ) from None
-    except jwt_exc.MissingRequiredClaimError as exc:
-        if exc.claim == "aud":
-            raise TokenError("invalid_audience", "The token is not meant for this API.", "no aud claim") from None
-        raise TokenError("missing_claim", f"The token lacks the '{exc.claim}' claim.", f"{exc.claim} missing") from None
-    except jwt_exc.PyJWTError as exc:
-        raise TokenError("malformed_token", "The token is malformed.", f"{type(exc).__name__}: {exc}") from None
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise TokenError("malformed_token", "The token is malformed.", type(exc).__name__) from None
-    if client_id_audience and audience is not None and payload.get("client_id") not in audience:
-        raise TokenError(
-            "invalid_audience",
-            "The token is not meant for this API.",
-            f"client_id {safe(payload.get('client_id'))} not in {audience}",
-        )
-    return payload
+    claims = Claims(MappingProxyType(payload), issuer.claims, MappingProxyType(header))
+    if memo is not None:
+        exp = payload.get("exp")
+        until = clock + s.token_cache_ttl
+        if isinstance(exp, _NUMBER) and not isinstance(exp, bool):
+            until = min(until, exp + s.leeway)
+        memo.put(digest, _Entry(claims, until, client, key))
+    return claims

@@ -9,7 +9,7 @@ import pytest
 from django.core.cache import caches
 from rest_framework.test import APIClient
 
-from drf_oidc_jwks import jwks
+from drf_oidc_jwks import jwks, tokens
 from drf_oidc_jwks.testing import JWKSServer, TestIssuer
 
 AUDIENCE = "https://api.test"
@@ -21,8 +21,10 @@ def _clean_state() -> Iterator[None]:
     for alias in ("default",):
         caches[alias].clear()
     jwks.reset_clients()
+    tokens.reset_memo()
     yield
     jwks.reset_clients()
+    tokens.reset_memo()
 
 
 @pytest.fixture
