@@ -1,0 +1,95 @@
+// panva's oidc-provider (a certified OpenID Provider) on 127.0.0.1 for tests/interop/test_oidc_provider.py.
+//
+// Client-credentials grant with Resource Indicators (RFC 8707): an access token requested for
+// `resource=<API identifier>` is a JWT (RFC 9068, `typ: at+jwt`) whose `aud` is that identifier.
+// A resource indicator ending in "/es256" is signed with ES256, every other one with RS256.
+//
+// Usage: node oidc-provider-server.mjs [port]      (0 or absent: any free port)
+// Environment:
+//   OP_CLIENT_ID, OP_CLIENT_SECRET   the one confidential client (client_secret_basic)
+// Prints one line `READY <issuer>` on stdout once it accepts requests.
+//
+// Test-harness only: `POST /__rotate` (loopback only) generates a new RSA key, publishes it first
+// in the JWKS and signs with it from then on; the previous keys stay published. The issuer, port
+// and client stay the same, as with a real IdP rotating its keys.
+
+import { createServer } from "node:http";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+
+import Provider from "oidc-provider";
+
+const port = Number(process.argv[2] ?? process.env.PORT ?? 0);
+const clientId = process.env.OP_CLIENT_ID ?? "reporting-service";
+const clientSecret = process.env.OP_CLIENT_SECRET ?? randomBytes(24).toString("hex");
+let serial = 0;
+
+function newKey(kind) {
+  serial += 1;
+  const { privateKey } =
+    kind === "EC"
+      ? generateKeyPairSync("ec", { namedCurve: "P-256" })
+      : generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const alg = kind === "EC" ? "ES256" : "RS256";
+  return { ...privateKey.export({ format: "jwk" }), kid: `${alg.toLowerCase()}-${serial}`, use: "sig", alg };
+}
+
+function buildProvider(issuer, keys) {
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: clientId,
+        client_secret: clientSecret,
+        grant_types: ["client_credentials"],
+        redirect_uris: [],
+        response_types: [],
+        token_endpoint_auth_method: "client_secret_basic",
+      },
+    ],
+    jwks: { keys },
+    scopes: ["reports:read", "reports:write"],
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: (ctx, client, oneOf) => oneOf,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (ctx, resourceIndicator) => ({
+          scope: "reports:read reports:write",
+          audience: resourceIndicator,
+          accessTokenTTL: 300,
+          accessTokenFormat: "jwt",
+          jwt: { sign: { alg: resourceIndicator.endsWith("/es256") ? "ES256" : "RS256" } },
+        }),
+      },
+    },
+    // Service identities get application roles and a tenant like users do.
+    extraTokenClaims: (ctx, token) =>
+      token.kind === "ClientCredentials" ? { roles: ["reports-reader"], tenant_id: "acme" } : undefined,
+    cookies: { keys: [randomBytes(16).toString("hex")] },
+  });
+  provider.on("server_error", (ctx, err) => console.error("server_error", err));
+  return provider;
+}
+
+const keys = [newKey("RSA"), newKey("EC")];
+let callback = null;
+
+const server = createServer((req, res) => {
+  if (req.url === "/__rotate" && req.method === "POST") {
+    const key = newKey("RSA");
+    keys.unshift(key); // first RS256 key in the keystore signs
+    callback = buildProvider(server.issuer, keys.slice()).callback();
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ kid: key.kid }));
+    return;
+  }
+  callback(req, res);
+});
+
+server.listen(port, "127.0.0.1", () => {
+  server.issuer = `http://127.0.0.1:${server.address().port}`;
+  callback = buildProvider(server.issuer, keys.slice()).callback();
+  console.log(`READY ${server.issuer}`);
+});
+
+for (const signal of ["SIGTERM", "SIGINT"]) process.on(signal, () => server.close(() => process.exit(0)));
