@@ -49,9 +49,12 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _json_object(segment: str, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(_b64decode(segment), parse_constant=_reject_constant)
+        value = _DECODER.decode(_b64decode(segment).decode("utf-8"))
     except (ValueError, binascii.Error, RecursionError, UnicodeDecodeError):
         raise TokenError("malformed_token", "The token is malformed.", f"{what} is not base64url JSON") from None
     if not isinstance(value, dict):
