@@ -60,6 +60,7 @@ GLOBAL_KEYS: dict[str, Any] = {
     "SYNC_USERS": True,
     "REALM": "api",
     "RESOURCE": None,
+    "RESOURCE_DOCUMENTATION": None,
     "REQUIRED_SCOPES": (),
 }
 
@@ -111,6 +112,7 @@ class Settings:
     sync_users: bool
     realm: str
     resource: str | None
+    resource_documentation: str | None
     required_scopes: tuple[str, ...]
     by_issuer: Mapping[str, IssuerSettings] = field(repr=False, default_factory=dict)
 
@@ -359,6 +361,9 @@ def _build(raw: Mapping[str, Any]) -> Settings:
     issuers = []
     for entry in entries:
         aud = entry["AUDIENCE"]
+        if aud is not None and g["RESOURCE"] and g["RESOURCE"] not in _as_tuple(aud):
+            # RFC 8707: a token requested for this resource carries the resource URL as its audience.
+            aud = (*_as_tuple(aud), g["RESOURCE"])
         types = entry.get("ALLOWED_TYPES")
         issuers.append(
             IssuerSettings(
@@ -392,6 +397,7 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         sync_users=bool(g["SYNC_USERS"]),
         realm=str(g["REALM"]),
         resource=g["RESOURCE"],
+        resource_documentation=g["RESOURCE_DOCUMENTATION"],
         required_scopes=_as_tuple(g["REQUIRED_SCOPES"]),
         by_issuer={i.issuer: i for i in issuers},
     )

@@ -25,6 +25,8 @@ class ProtectedResourceMetadataView(View):
             "authorization_servers": [i.issuer for i in s.issuers],
             "bearer_methods_supported": ["header"],
         }
+        if s.resource_documentation:
+            document["resource_documentation"] = s.resource_documentation
         scopes = sorted(set(s.required_scopes))
         if scopes:
             document["scopes_supported"] = scopes
