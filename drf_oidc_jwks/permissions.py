@@ -1,4 +1,4 @@
-"""Permission classes that decide from ``request.auth`` alone (no database): roles, org roles, scopes, permissions, tenant.
+"""Permission classes deciding from ``request.auth`` alone (no database): roles, org roles, scopes, permissions, tenant.
 
 Three ways to state a requirement::
 
@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework import exceptions
-from rest_framework.permissions import BasePermission, OperationHolderMixin
+from rest_framework.permissions import BasePermission, SingleOperandHolder
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -52,7 +52,7 @@ ViewValue = str | Iterable[str] | Iterable[Iterable[str]]
 
 
 def any_of(*values: str) -> list[list[str]]:
-    """A view-attribute value met by any one of ``values``: ``required_roles = {"destroy": any_of("owner", "admin")}``."""
+    """A view-attribute value met by any one of ``values``: ``{"destroy": any_of("owner", "admin")}``."""
     if not values:
         raise ValueError("any_of() needs at least one value: an empty alternative would never pass")
     return [[v] for v in values]
@@ -81,7 +81,8 @@ def to_requirement(value: ViewValue) -> Requirement:
         return ((value,),)
     if _is_strings(value):
         return (_unique(sorted(value) if isinstance(value, (set, frozenset)) else value),)  # type: ignore[arg-type]
-    if isinstance(value, (list, tuple)) and value and all(_is_strings(group) for group in value):
+    # Each group must name something: an empty group would be an alternative that always passes.
+    if isinstance(value, (list, tuple)) and value and all(_is_strings(group) and group for group in value):
         return tuple(_unique(sorted(g) if isinstance(g, (set, frozenset)) else g) for g in value)
     raise ImproperlyConfigured(
         f"A required value must be a string, a list of strings (all of them) or a list of lists "
@@ -93,8 +94,13 @@ def _join(values: Sequence[str]) -> str:
     return ", ".join(values)
 
 
-class _TokenPermission(OperationHolderMixin, BasePermission):
+class _TokenPermission(SingleOperandHolder, BasePermission):
     """Shared machinery: a fresh copy per request, claims-only decisions, and a precise refusal.
+
+    ``permission_classes`` holds permission classes or operator holders (callables DRF calls once
+    per request for the permission object, composable with ``&``/``|``/``~``). A configured
+    ``HasRole("admin")`` is such a holder, so it subclasses DRF's, which also keeps
+    ``permission_classes = [HasRole("admin")]`` valid for djangorestframework-stubs under mypy.
 
     DRF reads ``message`` from a permission only when it is the top-level entry of
     ``permission_classes`` that refused, right before raising its own PermissionDenied. Raising the
@@ -108,6 +114,9 @@ class _TokenPermission(OperationHolderMixin, BasePermission):
     code: ClassVar[str] = "permission_denied"
 
     _denial: exceptions.APIException | None = None
+
+    def __init__(self) -> None:
+        """Configure the requirement (subclasses); DRF's holder attributes are not used."""
 
     def __call__(self) -> _TokenPermission:
         """Return a fresh copy: DRF instantiates each entry of ``permission_classes`` once per request."""
@@ -302,6 +311,8 @@ class HasScope(_ClaimSetPermission):
         return self.requirement_from_view(request, view)
 
     def refuse(self, required: Requirement) -> exceptions.APIException:
+        if not required:
+            return super().refuse(required)  # an action with no entry: no scope would help, so no challenge
         from .conf import get_settings
 
         # RFC 6750 ``scope``: every scope named by the requirement; asking for all of them suffices.

@@ -27,7 +27,7 @@ from .claims import Claims
 if TYPE_CHECKING:
     from rest_framework.generics import GenericAPIView
 
-    _Base = GenericAPIView
+    _Base = GenericAPIView[Any]
 else:
     _Base = object
 
