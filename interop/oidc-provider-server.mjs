@@ -92,4 +92,4 @@ server.listen(port, "127.0.0.1", () => {
   console.log(`READY ${server.issuer}`);
 });
 
-for (const signal of ["SIGTERM", "SIGINT"]) process.on(signal, () => server.close(() => process.exit(0)));
+for (const signal of ["SIGTERM", "SIGINT"]) process.on(signal, () => process.exit(0));
