@@ -177,7 +177,9 @@ class BetterAuth:
         email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@{domain}"
         password = uuid.uuid4().hex
         http = _session()
-        self.post(http, "/api/auth/sign-up/email", {"email": email, "password": password, "name": name, **(extra or {})})
+        self.post(
+            http, "/api/auth/sign-up/email", {"email": email, "password": password, "name": name, **(extra or {})}
+        )
         http.cookies.clear()
         body = self.post(http, "/api/auth/sign-in/email", {"email": email, "password": password})
         return BetterAuthUser(self, http, str(body["user"]["id"]), email)
@@ -332,7 +334,12 @@ class DjangoServer:
 
 def start_django(env: dict[str, str], workdir: Path) -> DjangoServer:
     """Migrate a fresh SQLite database in ``workdir`` and serve the testproject on a free loopback port."""
-    full_env = {**os.environ, "VAR_DIR": str(workdir), "DEBUG": "False", "DJANGO_SETTINGS_MODULE": "testproject.settings"}
+    full_env = {
+        **os.environ,
+        "VAR_DIR": str(workdir),
+        "DEBUG": "False",
+        "DJANGO_SETTINGS_MODULE": "testproject.settings",
+    }
     full_env.update(env)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=full_env, check=True, timeout=120

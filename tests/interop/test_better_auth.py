@@ -191,7 +191,9 @@ def _get(url: str, token: str | None = None, **kwargs: Any) -> requests.Response
     return http.request(kwargs.pop("method", "GET"), url, headers=headers, timeout=10, **kwargs)
 
 
-def test_better_auth_jwt_is_verified_by_the_testproject_running_under_runserver(better_auth: BetterAuth, tmp_path: Path):
+def test_better_auth_jwt_is_verified_by_the_testproject_running_under_runserver(
+    better_auth: BetterAuth, tmp_path: Path
+):
     env = {
         "OIDC_ISSUER": better_auth.url,
         "OIDC_JWKS_URL": better_auth.jwks_url,
