@@ -337,6 +337,8 @@ def start_django(env: dict[str, str], workdir: Path) -> DjangoServer:
     full_env = {
         **os.environ,
         "VAR_DIR": str(workdir),
+        # A throwaway database: never migrate whatever DATABASE_URL the test run itself points at.
+        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
         "DEBUG": "False",
         "DJANGO_SETTINGS_MODULE": "testproject.settings",
     }
