@@ -363,7 +363,10 @@ def test_any_of_and_all_of_forms(oidc_settings: Any, issuer: Any, permission: An
 def test_org_role_refusal_names_the_required_roles(oidc_settings: Any, issuer: Any) -> None:
     response = run(view_with(HasOrgRole("owner", "admin")), issuer, {"org_role": "member", "tenant_id": "t"})
     assert response.status_code == 403
-    assert response.data == {"detail": "Requires one of the organization roles: owner, admin.", "code": "org_role_required"}
+    assert response.data == {
+        "detail": "Requires one of the organization roles: owner, admin.",
+        "code": "org_role_required",
+    }
     assert response.data["detail"].code == "org_role_required"
 
 
