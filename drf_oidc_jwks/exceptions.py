@@ -22,6 +22,7 @@ CODES = (
     "invalid_audience",
     "missing_claim",
     "invalid_token_type",
+    "sender_constrained",
     "user_inactive",
     "idp_unavailable",
 )

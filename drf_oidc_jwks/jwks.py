@@ -93,7 +93,7 @@ def parse_key(jwk: Any, min_rsa_size: int) -> PublicKey:
     if kid is not None and not isinstance(kid, str):
         raise ValueError("kid is not a string")
     alg = jwk.get("alg")
-    if alg is not None and alg not in _ALGORITHMS:
+    if alg is not None and (not isinstance(alg, str) or alg not in _ALGORITHMS):  # a list is unhashable: no 500
         raise ValueError(f"unsupported alg {str(alg)[:16]!r}")
     crv = jwk.get("crv")
     public = {k: jwk[k] for k in _PUBLIC_MEMBERS if k in jwk}

@@ -18,6 +18,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import re
 import threading
 import time
@@ -33,6 +34,7 @@ from .exceptions import TokenError
 from .jwks import JWKSClient, PublicKey, get_client
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _MAX_KID = 256
 _ALGORITHMS = get_default_algorithms()
 _NUMBER = (int, float)
@@ -54,7 +56,12 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 def _json_object(segment: str, what: str) -> dict[str, Any]:
     try:
-        value = _DECODER.decode(_b64decode(segment).decode("utf-8"))
+        text = _b64decode(segment).decode("utf-8")
+        value = _DECODER.decode(text)
+        if _SURROGATE_ESCAPE.search(text):
+            # "\ud800" escapes smuggle lone surrogates, which no UTF-8 text holds (RFC 8725 3.7, RFC 7493
+            # 2.1): refuse them here (UnicodeEncodeError), or every view rendering the claim would 500.
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
     except (ValueError, binascii.Error, RecursionError, UnicodeDecodeError):
         raise TokenError("malformed_token", "The token is malformed.", f"{what} is not base64url JSON") from None
     if not isinstance(value, dict):
@@ -137,6 +144,14 @@ def _number(payload: Mapping[str, Any], name: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, _NUMBER):
         raise TokenError("malformed_token", "The token is malformed.", f"{name} is not a number: {safe(value)}")
+    # JSON allows 1e400 (read as inf) and integers too large for a float, which would raise
+    # OverflowError in the arithmetic below (a 500): neither is a meaningful NumericDate.
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:
+        finite = False
+    if not finite:
+        raise TokenError("malformed_token", "The token is malformed.", f"{name} is not a finite number")
     return value
 
 
@@ -167,6 +182,14 @@ def validate_claims(payload: Mapping[str, Any], issuer: IssuerSettings, leeway: 
             raise TokenError("malformed_token", "The token is malformed.", f"{name} is not a string")
     if issuer.audience is not None:
         _check_audience(payload, issuer)
+    if "cnf" in payload:
+        # RFC 9449 7.2 / RFC 8705 3: a token bound to a DPoP key or a client certificate
+        # (RFC 7800 ``cnf``) must not be accepted as a plain bearer token; we verify no proof.
+        raise TokenError(
+            "sender_constrained",
+            "The token is bound to a key and cannot be used as a bearer token.",
+            "cnf claim present",
+        )
 
 
 def _check_audience(payload: Mapping[str, Any], issuer: IssuerSettings) -> None:
