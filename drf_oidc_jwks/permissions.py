@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework import exceptions
@@ -49,6 +49,9 @@ CODES = ("role_required", "org_role_required", "insufficient_scope", "permission
 Requirement = tuple[tuple[str, ...], ...]
 
 ViewValue = str | Iterable[str] | Iterable[Iterable[str]]
+
+_P = TypeVar("_P", bound="_TokenPermission")
+_C = TypeVar("_C", bound="_ClaimSetPermission")
 
 
 def any_of(*values: str) -> list[list[str]]:
@@ -118,7 +121,7 @@ class _TokenPermission(SingleOperandHolder, BasePermission):
     def __init__(self) -> None:
         """Configure the requirement (subclasses); DRF's holder attributes are not used."""
 
-    def __call__(self) -> _TokenPermission:
+    def __call__(self: _P) -> _P:
         """Return a fresh copy: DRF instantiates each entry of ``permission_classes`` once per request."""
         clone = copy.copy(self)
         clone._denial = None
@@ -178,14 +181,14 @@ class _ClaimSetPermission(_TokenPermission):
             self.required = (_unique(values),)
 
     @classmethod
-    def any(cls, *values: str) -> _ClaimSetPermission:
+    def any(cls: type[_C], *values: str) -> _C:
         """Require any one of ``values`` (the same as the constructor)."""
         if not values:
             raise TypeError(f"{cls.__name__}.any() needs at least one value")
         return cls(*values, match="any")
 
     @classmethod
-    def all(cls, *values: str) -> _ClaimSetPermission:
+    def all(cls: type[_C], *values: str) -> _C:
         """Require every one of ``values``."""
         if not values:
             raise TypeError(f"{cls.__name__}.all() needs at least one value")

@@ -124,7 +124,9 @@ class TenantScopedMixin(_Base):
 
     def get_queryset(self) -> QuerySet[Any]:
         """Return the view's queryset filtered to the active tenant."""
-        return super().get_queryset().filter(**{self.tenant_field: self.get_tenant_id()})
+        queryset: QuerySet[Any] = super().get_queryset()
+        scoped: QuerySet[Any] = queryset.filter(**{self.tenant_field: self.get_tenant_id()})
+        return scoped
 
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
         serializer.save(**self.get_write_values(serializer, creating=True))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -201,7 +204,7 @@ def view_with(*permission_classes: Any, **attributes: Any) -> Any:
     def post(self: APIView, request: Any) -> Response:
         return Response({"ok": True}, status=201)
 
-    cls = type("Guarded", (APIView,), {"permission_classes": list(permission_classes), "get": get, "post": post})
+    cls: Any = type("Guarded", (APIView,), {"permission_classes": list(permission_classes), "get": get, "post": post})
     for name, value in attributes.items():
         setattr(cls, name, value)
     return cls.as_view()
@@ -579,7 +582,7 @@ def test_permission_checks_run_no_queries(
 ) -> None:
     claims_obj = verify_token(issuer.token(**claims))
     drf_request = getattr(factory, method)("/x")
-    force_authenticate(drf_request, user=_untouchable_user(), token=claims_obj)
+    force_authenticate(drf_request, user=_untouchable_user(), token=claims_obj)  # type: ignore[arg-type]
     with django_assert_num_queries(0):
         response = view(drf_request)
     assert response.status_code == status
@@ -619,3 +622,146 @@ def test_stateless_requests_to_protected_endpoints_run_no_queries(
         assert api.get("/api/admin/users", HTTP_AUTHORIZATION=f"Bearer {admin}").status_code == 200
         assert api.get("/api/admin/users", HTTP_AUTHORIZATION=f"Bearer {user}").status_code == 403
         assert api.get("/api/admin/users").status_code == 401
+
+
+# --------------------------------------------------------------------------------------------
+# The documentation's examples (docs/examples/authorization_example.py) run, and the page matches them.
+# --------------------------------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+EXAMPLES_FILE = DOCS / "examples" / "authorization_example.py"
+
+
+def example_sections() -> dict[str, str]:
+    source = EXAMPLES_FILE.read_text()
+    found = re.findall(r"# --8<-- \[start:([\w-]+)\]\n(.*?)# --8<-- \[end:\1\]", source, re.S)
+    return {name: body.strip("\n") for name, body in found}
+
+
+@pytest.fixture(scope="module")
+def examples() -> Any:
+    spec = importlib.util.spec_from_file_location("authorization_example", EXAMPLES_FILE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_authorization_page_shows_exactly_the_example_modules_sections() -> None:
+    page = (DOCS / "authorization.md").read_text()
+    blocks = [block.strip("\n") for block in re.findall(r"```python\n(.*?)```", page, re.S)]
+    sections = example_sections()
+    assert len(sections) >= 8
+    assert sorted(blocks) == sorted(sections.values())
+
+
+EXAMPLE_CASES = [
+    ("AdminUsersView", "get", {"roles": ["admin"]}, 200, None),
+    ("AdminUsersView", "get", {"roles": ["user"]}, 403, "role_required"),
+    ("AdminUsersView", "get", None, 401, "not_authenticated"),
+    ("BillingView", "get", {"permissions": ["read:billing"]}, 200, None),
+    ("BillingView", "get", {"scope": "read:billing"}, 403, "permission_required"),
+    ("OrganizationSettingsView", "get", {"tenant_id": "acme", "org_role": "admin"}, 200, None),
+    ("OrganizationSettingsView", "get", {"tenant_id": "acme", "org_role": "member"}, 403, "org_role_required"),
+    ("OrganizationSettingsView", "get", {"org_role": "owner"}, 403, "tenant_required"),
+    ("ExportView", "get", {"scope": "reports:read reports:export"}, 200, None),
+    ("ExportView", "get", {"scope": "reports:read"}, 403, "insufficient_scope"),
+    ("ReportView", "get", {"roles": ["admin"]}, 200, None),
+    ("ReportView", "get", {"scope": "reports:read"}, 200, None),
+    ("ReportView", "get", {"scope": "reports:write"}, 403, "permission_denied"),
+    ("CommentView", "post", {"roles": ["user"]}, 201, None),
+    ("CommentView", "post", {"roles": ["user", "suspended"]}, 403, "permission_denied"),
+    ("CommentView", "post", None, 401, "not_authenticated"),
+    ("ArchiveView", "get", {"scope": "archive:read"}, 200, None),
+    ("ArchiveView", "post", {"scope": "archive:read"}, 403, "insufficient_scope"),
+    ("ArchiveView", "post", {"scope": "archive:write"}, 201, None),
+    ("TenantAdminView", "get", {"tenant_id": "acme", "roles": ["acme:admin"]}, 200, None),
+    ("TenantAdminView", "get", {"tenant_id": "acme", "roles": ["globex:admin"]}, 403, "role_required"),
+    ("TenantAdminView", "get", {"roles": ["acme:admin"]}, 403, "tenant_required"),
+]
+
+
+@pytest.mark.parametrize(("name", "method", "claims", "status", "code"), EXAMPLE_CASES)
+def test_documented_view_examples_answer_as_the_page_says(
+    oidc_settings: Any, issuer: Any, examples: Any, name: str, method: str, claims: Any, status: int, code: Any
+) -> None:
+    response = run(getattr(examples, name).as_view(), issuer, claims, method=method)
+    assert response.status_code == status
+    if code is not None:
+        assert response.data["detail"].code == code
+
+
+def test_documented_all_of_example_challenges_with_both_scopes(oidc_settings: Any, issuer: Any, examples: Any) -> None:
+    response = run(examples.ExportView.as_view(), issuer, {"scope": "reports:read"})
+    assert response["WWW-Authenticate"] == (
+        'Bearer realm="api", error="insufficient_scope", scope="reports:read reports:export"'
+    )
+
+
+@pytest.mark.parametrize(
+    ("actions", "method", "kwargs", "scope", "status"),
+    [
+        ({"get": "list"}, "get", {}, "invoices:read", 200),
+        ({"get": "list"}, "get", {}, "invoices:write", 403),
+        ({"post": "create"}, "post", {}, "invoices:read", 403),
+        ({"post": "create"}, "post", {}, "invoices:read invoices:write", 201),
+        ({"delete": "destroy"}, "delete", {"pk": "1"}, "invoices:admin", 204),
+        ({"delete": "destroy"}, "delete", {"pk": "1"}, "billing:admin", 204),
+        ({"delete": "destroy"}, "delete", {"pk": "1"}, "invoices:read invoices:write", 403),
+        ({"get": "retrieve"}, "get", {"pk": "1"}, "invoices:read invoices:write invoices:admin billing:admin", 403),
+    ],
+)
+def test_documented_view_attribute_example(
+    oidc_settings: Any, issuer: Any, examples: Any, actions: Any, method: str, kwargs: Any, scope: str, status: int
+) -> None:
+    view = examples.InvoiceViewSet.as_view(actions)
+    token = issuer.token(scope=scope)
+    response = view(getattr(factory, method)("/invoices", HTTP_AUTHORIZATION=f"Bearer {token}"), **kwargs)
+    assert response.status_code == status
+
+
+def test_documented_tenancy_example_scopes_stamps_and_refuses(oidc_settings: Any, issuer: Any, examples: Any) -> None:
+    from testproject.api.models import Resource
+
+    theirs = Resource.objects.create(tenant_id="globex", created_by="g", name="theirs")
+    collection = examples.ResourceViewSet.as_view({"get": "list", "post": "create"})
+    detail = examples.ResourceViewSet.as_view({"get": "retrieve", "patch": "partial_update"})
+    owner = f"Bearer {issuer.token(sub='ann', tenant_id='acme', org_role='owner', organization_ids=['acme', 'globex'])}"
+
+    created = collection(factory.post("/r", {"name": "ours"}, format="json", HTTP_AUTHORIZATION=owner))
+    assert created.status_code == 201
+    assert (created.data["tenant_id"], created.data["created_by"]) == ("acme", "ann")
+    listed = collection(factory.get("/r", HTTP_AUTHORIZATION=owner))
+    assert [r["name"] for r in listed.data] == ["ours"]
+    assert detail(factory.get("/r", HTTP_AUTHORIZATION=owner), pk=str(theirs.pk)).status_code == 404
+    moved = detail(
+        factory.patch("/r", {"tenant_id": "globex"}, format="json", HTTP_AUTHORIZATION=owner), pk=created.data["id"]
+    )
+    assert moved.status_code == 403
+    assert moved.data["detail"].code == "tenant_mismatch"
+    in_globex = collection(factory.get("/r", HTTP_AUTHORIZATION=owner, HTTP_X_ORGANIZATION_ID="globex"))
+    assert [r["name"] for r in in_globex.data] == ["theirs"]
+    outside = collection(factory.get("/r", HTTP_AUTHORIZATION=owner, HTTP_X_ORGANIZATION_ID="initech"))
+    assert outside.status_code == 403
+    assert outside.data["detail"].code == "tenant_not_allowed"
+
+
+def test_documented_related_lookup_example_refuses_another_tenants_project(
+    oidc_settings: Any, issuer: Any, examples: Any
+) -> None:
+    from testproject.api.models import Project, Task
+
+    ours = Project.objects.create(tenant_id="acme", name="ours")
+    theirs = Project.objects.create(tenant_id="globex", name="theirs")
+    collection = examples.TaskViewSet.as_view({"get": "list", "post": "create"})
+    member = f"Bearer {issuer.token(sub='ann', tenant_id='acme')}"
+
+    ok = collection(factory.post("/t", {"project": ours.pk, "title": "a"}, format="json", HTTP_AUTHORIZATION=member))
+    assert ok.status_code == 201
+    assert Task.objects.get(pk=ok.data["id"]).created_by == "ann"
+    refused = collection(
+        factory.post("/t", {"project": theirs.pk, "title": "b"}, format="json", HTTP_AUTHORIZATION=member)
+    )
+    assert refused.status_code == 400
+    assert refused.data["project"][0].code == "does_not_exist"
+    assert Task.objects.filter(project=theirs).count() == 0
