@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission, SingleOperandHolder
-from rest_framework.request import Request
-from rest_framework.views import APIView
 
 from .claims import Claims
 from .exceptions import InsufficientScope
 from .tenancy import TenantNotAllowed, TenantRequired, resolve_tenant, selected_organization
+
+if TYPE_CHECKING:
+    # rest_framework.views reads DRF settings at import time; this module must import before Django is set up.
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 __all__ = [
     "HasRole",

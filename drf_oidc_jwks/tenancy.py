@@ -17,15 +17,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import QuerySet
 from rest_framework import exceptions
-from rest_framework.request import Request
-from rest_framework.serializers import BaseSerializer
 
 from .claims import Claims
 
 if TYPE_CHECKING:
+    # Type-only: rest_framework.generics and .serializers read DRF settings at import time.
+    from django.db.models import QuerySet
     from rest_framework.generics import GenericAPIView
+    from rest_framework.request import Request
+    from rest_framework.serializers import BaseSerializer
 
     _Base = GenericAPIView[Any]
 else:
