@@ -200,7 +200,7 @@ class _ClaimSetPermission(_TokenPermission):
     def __repr__(self) -> str:
         if self.required is None:
             return f"{type(self).__name__}(<view.{self.view_attribute}>)"
-        if len(self.required) == 1:
+        if len(self.required) == 1 and len(self.required[0]) > 1:
             return f"{type(self).__name__}.all({', '.join(map(repr, self.required[0]))})"
         return f"{type(self).__name__}({', '.join(repr(g[0]) for g in self.required)})"
 
@@ -232,7 +232,10 @@ class _ClaimSetPermission(_TokenPermission):
         if isinstance(value, Mapping):
             action = getattr(view, "action", None)
             method = (request.method or "").lower()
-            for key in (action, method, method.upper(), "*"):
+            keys = [action, method, method.upper()]
+            if method == "head":
+                keys += ["get", "GET"]  # Django answers HEAD with the GET handler; so does the requirement
+            for key in (*keys, "*"):
                 if key is not None and key in value:
                     value = value[key]
                     break

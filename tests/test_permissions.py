@@ -476,6 +476,13 @@ def test_upper_case_method_keys_work_too(oidc_settings: Any, issuer: Any) -> Non
     assert run(view, issuer, {"permissions": ["read:x"]}, method="post").status_code == 403
 
 
+def test_head_follows_the_get_entry_of_a_plain_api_view(oidc_settings: Any, issuer: Any) -> None:
+    view = view_with(HasScope, required_scopes={"get": ["reports:read"]})
+    assert run(view, issuer, {"scope": "reports:read"}, method="head").status_code == 200
+    assert run(view, issuer, {"scope": "other"}, method="head").status_code == 403
+    assert run(view, issuer, {"scope": "reports:read"}, method="options").status_code == 403  # no entry
+
+
 def test_a_view_hook_computes_the_requirement_per_request(oidc_settings: Any, issuer: Any) -> None:
     def get_required_scopes(self: APIView, request: Any) -> list[str]:
         return ["reports:read"] if request.method == "GET" else ["reports:write"]
@@ -545,8 +552,20 @@ def test_constructor_arguments_are_checked_at_definition_time() -> None:
         any_of()
 
 
+def test_a_subclass_rewords_refusals_through_describe(oidc_settings: Any, issuer: Any) -> None:
+    class PoliteScope(HasScope):
+        def describe(self, required: Any) -> str:
+            return "Please ask for " + " or ".join(" and ".join(group) for group in required) + "."
+
+    response = run(view_with(PoliteScope("a", "b")), issuer, {"scope": "c"})
+    assert response.status_code == 403
+    assert response.data == {"detail": "Please ask for a or b.", "code": "insufficient_scope"}
+    assert response["WWW-Authenticate"] == 'Bearer realm="api", error="insufficient_scope", scope="a b"'
+
+
 def test_reprs_say_what_is_required() -> None:
     assert repr(HasRole("a", "b")) == "HasRole('a', 'b')"
+    assert repr(HasRole("a")) == repr(HasRole.all("a")) == "HasRole('a')"
     assert repr(HasScope.all("a", "b")) == "HasScope.all('a', 'b')"
     assert repr(HasScope()) == "HasScope(<view.required_scopes>)"
     assert repr(HasTenant()) == "HasTenant()"
