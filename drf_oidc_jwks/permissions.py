@@ -45,7 +45,14 @@ __all__ = [
 ]
 
 #: Stable ``detail.code`` values of 403 answers (a refused composition answers ``permission_denied``).
-CODES = ("role_required", "org_role_required", "insufficient_scope", "permission_required", "tenant_required")
+CODES = (
+    "role_required",
+    "org_role_required",
+    "insufficient_scope",
+    "permission_required",
+    "tenant_required",
+    "tenant_not_allowed",
+)
 
 #: A requirement in disjunctive normal form: it holds when every value of any one group is held.
 #: ``(("a",), ("b",))`` is "a or b"; ``(("a", "b"),)`` is "a and b"; ``((),)`` always holds; ``()`` never does.
@@ -132,6 +139,8 @@ class _TokenPermission(SingleOperandHolder, BasePermission):
 
     @property
     def message(self) -> str:
+        # Before any refusal (e.g. read while composing) this is an ordinary string; only a refused
+        # check raises, and a refused check's caller is about to refuse the request anyway.
         denial = self._denial
         if denial is not None:
             raise denial
