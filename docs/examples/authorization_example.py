@@ -148,14 +148,14 @@ class TenantAdminView(APIView):
 
 
 # --8<-- [start:tenancy]
-class ResourceSerializer(serializers.ModelSerializer[Resource]):
+class ResourceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Resource
         fields = ["id", "tenant_id", "created_by", "name"]
         read_only_fields = ["tenant_id", "created_by"]
 
 
-class ResourceViewSet(TenantScopedMixin, viewsets.ModelViewSet[Resource]):
+class ResourceViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     queryset = Resource.objects.all()  # filtered to the caller's tenant by the mixin
     serializer_class = ResourceSerializer
     tenant_field = "tenant_id"  # the default
@@ -176,14 +176,14 @@ class ResourceViewSet(TenantScopedMixin, viewsets.ModelViewSet[Resource]):
 
 
 # --8<-- [start:related]
-class TaskSerializer(serializers.ModelSerializer[Task]):
+class TaskSerializer(serializers.ModelSerializer):
     class Meta:
         model = Task
         fields = ["id", "project", "title", "created_by"]
         read_only_fields = ["created_by"]
 
 
-class TaskViewSet(TenantScopedMixin, viewsets.ModelViewSet[Task]):
+class TaskViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     queryset = Task.objects.all()
     serializer_class = TaskSerializer
     tenant_field = "project__tenant_id"  # a Task reaches its tenant through its project

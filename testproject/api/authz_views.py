@@ -49,7 +49,7 @@ class TenantDataView(APIView):
         )
 
 
-class ResourceSerializer(serializers.ModelSerializer[Resource]):
+class ResourceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Resource
         fields = ["id", "tenant_id", "created_by", "name", "description", "created_at"]
@@ -61,7 +61,7 @@ class ResourceSerializer(serializers.ModelSerializer[Resource]):
 _MANAGERS = any_of("owner", "admin")
 
 
-class ResourceViewSet(TenantScopedMixin, viewsets.ModelViewSet[Resource]):
+class ResourceViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     """``/api/tenant/resources``: full CRUD inside the caller's organisation.
 
     A global ``admin`` role may do everything an organisation manager may, but only in its own tenant.
@@ -82,14 +82,14 @@ class ResourceViewSet(TenantScopedMixin, viewsets.ModelViewSet[Resource]):
     }
 
 
-class ProjectSerializer(serializers.ModelSerializer[Project]):
+class ProjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = ["id", "tenant_id", "created_by", "name"]
         read_only_fields = ["tenant_id", "created_by"]
 
 
-class ProjectViewSet(TenantScopedMixin, viewsets.ModelViewSet[Project]):
+class ProjectViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     """``/api/tenant/projects``: projects of the caller's organisation."""
 
     queryset = Project.objects.all()
@@ -98,14 +98,14 @@ class ProjectViewSet(TenantScopedMixin, viewsets.ModelViewSet[Project]):
     permission_classes = [HasTenant]
 
 
-class TaskSerializer(serializers.ModelSerializer[Task]):
+class TaskSerializer(serializers.ModelSerializer):
     class Meta:
         model = Task
         fields = ["id", "project", "created_by", "title", "done"]
         read_only_fields = ["created_by"]
 
 
-class TaskViewSet(TenantScopedMixin, viewsets.ModelViewSet[Task]):
+class TaskViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     """``/api/tenant/tasks``: tasks reach their tenant through their project (a related lookup)."""
 
     queryset = Task.objects.select_related("project")
