@@ -62,6 +62,7 @@ GLOBAL_KEYS: dict[str, Any] = {
     "RESOURCE": None,
     "RESOURCE_DOCUMENTATION": None,
     "REQUIRED_SCOPES": (),
+    "OPENAPI_SCHEME": "openIdConnect",
 }
 
 ALL_KEYS = {**ISSUER_KEYS, **GLOBAL_KEYS}
@@ -115,6 +116,8 @@ class Settings:
     resource_documentation: str | None
     required_scopes: tuple[str, ...]
     by_issuer: Mapping[str, IssuerSettings] = field(repr=False, default_factory=dict)
+    #: The drf-spectacular security scheme: "openIdConnect" (discovery URL) or "bearer" (a pasted JWT).
+    openapi_scheme: str = "openIdConnect"
 
     def issuer_for(self, iss: Any) -> IssuerSettings | None:
         """Return the configured issuer whose ``ISSUER`` equals ``iss`` exactly."""
@@ -191,11 +194,19 @@ def validate(raw: Any) -> list[Problem]:
     issuers = raw.get("ISSUERS")
     if issuers is not None:
         if not isinstance(issuers, Sequence) or isinstance(issuers, str) or not issuers:
-            problems.append(Problem("E003", "ISSUERS must be a non-empty list of dicts.", "See docs/settings.md."))
+            problems.append(
+                Problem(
+                    "E003",
+                    "ISSUERS must be a non-empty list of dicts.",
+                    'Give one dict per issuer: "ISSUERS": [{"ISSUER": "https://a.example.com", "AUDIENCE": "..."}].',
+                )
+            )
         else:
             for i, entry in enumerate(issuers):
                 if not isinstance(entry, Mapping):
-                    problems.append(Problem("E003", f"ISSUERS[{i}] must be a dict.", "See docs/settings.md."))
+                    problems.append(
+                        Problem("E003", f"ISSUERS[{i}] must be a dict.", 'e.g. {"ISSUER": "https://a.example.com"}.')
+                    )
                     continue
                 for key in entry:
                     if key not in ISSUER_KEYS:
@@ -225,7 +236,9 @@ def validate(raw: Any) -> list[Problem]:
             )
         else:
             if issuer in seen:
-                problems.append(Problem("E003", f"{where}: issuer {issuer!r} is configured twice.", "Keep one."))
+                problems.append(
+                    Problem("E003", f"{where}: issuer {issuer!r} is configured twice.", "Keep one entry per issuer.")
+                )
             seen.add(issuer)
             if not url_allowed(issuer, allow_http):
                 problems.append(
@@ -268,11 +281,21 @@ def validate(raw: Any) -> list[Problem]:
                 isinstance(aud, Sequence) and aud and all(isinstance(a, str) and a for a in aud)
             ):
                 problems.append(
-                    Problem("E006", f"{where}: AUDIENCE must be a string, a list of strings, or None.", "")
+                    Problem(
+                        "E006",
+                        f"{where}: AUDIENCE must be a string, a list of strings, or None, not {aud!r}.",
+                        'e.g. "AUDIENCE": "https://api.example.com" or ["https://api.example.com", "my-client-id"].',
+                    )
                 )
         algs = entry.get("ALGORITHMS", ISSUER_KEYS["ALGORITHMS"])
         if isinstance(algs, str) or not isinstance(algs, Sequence) or not algs:
-            problems.append(Problem("E007", f"{where}: ALGORITHMS must be a non-empty list.", 'e.g. ["RS256"]'))
+            problems.append(
+                Problem(
+                    "E007",
+                    f"{where}: ALGORITHMS must be a non-empty list.",
+                    'e.g. "ALGORITHMS": ["RS256"] (add "EdDSA" for Better Auth\'s default keys).',
+                )
+            )
         else:
             for alg in algs:
                 if alg in _HMAC_OR_NONE or (isinstance(alg, str) and alg.lower() == "none"):
@@ -302,7 +325,9 @@ def validate(raw: Any) -> list[Problem]:
             )
         claims = entry.get("CLAIMS", {})
         if not isinstance(claims, Mapping):
-            problems.append(Problem("E009", f"{where}: CLAIMS must be a dict.", "See docs/claims.md."))
+            problems.append(
+                Problem("E009", f"{where}: CLAIMS must be a dict.", 'e.g. "CLAIMS": {"roles": "realm_access.roles"}.')
+            )
         else:
             from .claims import CLAIM_ATTRIBUTES
 
@@ -337,12 +362,24 @@ def validate(raw: Any) -> list[Problem]:
     ):
         value = raw.get(key, GLOBAL_KEYS[key])
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            problems.append(Problem("E010", f"{key} must be a number >= 0, not {value!r}.", ""))
+            problems.append(
+                Problem(
+                    "E010",
+                    f"{key} must be a number >= 0, not {value!r}.",
+                    f"Remove it for the default, {GLOBAL_KEYS[key]!r}.",
+                )
+            )
     if raw.get("HTTP_TIMEOUT", 1) == 0:
-        problems.append(Problem("E010", "HTTP_TIMEOUT must be more than 0.", "e.g. 5"))
+        problems.append(Problem("E010", "HTTP_TIMEOUT must be more than 0.", "e.g. 5 (seconds for discovery and JWKS)"))
     resource = raw.get("RESOURCE")
     if resource is not None and (not isinstance(resource, str) or not url_allowed(resource, allow_http)):
-        problems.append(Problem("E011", f"RESOURCE {resource!r} must be an https URL.", ""))
+        problems.append(
+            Problem(
+                "E011",
+                f"RESOURCE {resource!r} must be an https URL.",
+                'Set it to this API\'s identifier, e.g. "https://api.example.com", or remove it.',
+            )
+        )
     return problems
 
 
@@ -400,6 +437,7 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         resource_documentation=g["RESOURCE_DOCUMENTATION"],
         required_scopes=_as_tuple(g["REQUIRED_SCOPES"]),
         by_issuer={i.issuer: i for i in issuers},
+        openapi_scheme=str(g["OPENAPI_SCHEME"]),
     )
 
 
@@ -415,8 +453,15 @@ def get_settings() -> Settings:
         return current
     with _lock:
         if _cached is None:
+            from django.apps import apps
             from django.conf import settings as django_settings
 
+            if apps.ready and not apps.is_installed("drf_oidc_jwks"):
+                # Without the app its checks never ran and override_settings goes unseen: refuse to run half-set-up.
+                from .checks import app_missing_message
+
+                m = app_missing_message()
+                raise ImproperlyConfigured(f"{m.id}: {m.msg} {m.hint}")
             raw = getattr(django_settings, SETTING_NAME, _UNSET)
             errors = [p for p in validate(raw) if p.error]
             if errors:
@@ -430,7 +475,7 @@ def get_settings() -> Settings:
 def reload_settings(*, setting: str, **kwargs: Any) -> None:
     """``setting_changed`` receiver: forget the cached settings and what was built from them."""
     global _cached
-    if setting in (SETTING_NAME, "CACHES"):
+    if setting in (SETTING_NAME, "CACHES", "INSTALLED_APPS"):
         with _lock:
             _cached = None
         from . import jwks, tokens
