@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from drf_oidc_jwks import jwks, tokens
 from drf_oidc_jwks.testing import JWKSServer, TestIssuer
+from tests.services import redis_server  # noqa: F401  (session fixture: a real Redis on loopback)
 
 AUDIENCE = "https://api.test"
 
