@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -85,6 +85,9 @@ def _wait_port_closed(port: int, timeout: float = STOP_TIMEOUT) -> None:
         time.sleep(0.02)
 
 
+_S = TypeVar("_S", bound="_Server")
+
+
 class _Server:
     """Start/stop bookkeeping shared by both servers: one temp dir, one port, one process at a time."""
 
@@ -100,7 +103,7 @@ class _Server:
     @property
     def pid(self) -> int | None:
         """The PID of the running server process, or None when stopped."""
-        return self.proc.pid if self.running else None
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
 
     @property
     def running(self) -> bool:
@@ -135,8 +138,9 @@ class _Server:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> _Server:
-        return self.start()
+    def __enter__(self: _S) -> _S:
+        self.start()
+        return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
