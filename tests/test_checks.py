@@ -1,0 +1,219 @@
+"""System checks: every id triggered by a bad setting, silent on its closest good one, documented once."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.checks import Error, Warning, run_checks
+from django.core.exceptions import ImproperlyConfigured
+
+from drf_oidc_jwks.authentication import JWKSAuthentication
+from drf_oidc_jwks.checks import CHECK_IDS
+from drf_oidc_jwks.conf import get_settings
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "checks.md"
+
+GOOD = {"ISSUER": "https://auth.example.com", "AUDIENCE": "https://api.example.com"}
+LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "checks"}}
+DUMMY = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+APPS_WITHOUT = ["django.contrib.auth", "django.contrib.contenttypes", "rest_framework"]
+DELETE = object()
+
+
+class ProjectAuthentication(JWKSAuthentication):
+    """A project's own subclass, named in DEFAULT_AUTHENTICATION_CLASSES by its dotted path."""
+
+
+def oidc(**changes: Any) -> dict[str, Any]:
+    value: dict[str, Any] = dict(GOOD)
+    for key, new in changes.items():
+        if new is DELETE:
+            value.pop(key, None)
+        else:
+            value[key] = new
+    return value
+
+
+def filebased(tmp: str = "/tmp") -> dict[str, Any]:
+    return {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": tmp}}
+
+
+# (id, Django settings that trigger it, the closest Django settings that must not)
+CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("E001", {"DRF_OIDC_JWKS": DELETE}, {"DRF_OIDC_JWKS": GOOD}),
+    ("E001", {"DRF_OIDC_JWKS": ["https://auth.example.com"]}, {"DRF_OIDC_JWKS": GOOD}),
+    ("E002", {"DRF_OIDC_JWKS": oidc(AUDIENCES="x")}, {"DRF_OIDC_JWKS": oidc(AUDIENCE="x")}),
+    ("E003", {"DRF_OIDC_JWKS": {"ISSUERS": [], "AUDIENCE": "x"}}, {"DRF_OIDC_JWKS": {"ISSUERS": [GOOD]}}),
+    (
+        "E003",
+        {"DRF_OIDC_JWKS": {"ISSUERS": [GOOD, GOOD]}},
+        {"DRF_OIDC_JWKS": {"ISSUERS": [GOOD, oidc(ISSUER="https://other.example.com")]}},
+    ),
+    ("E004", {"DRF_OIDC_JWKS": oidc(ISSUER=DELETE)}, {"DRF_OIDC_JWKS": GOOD}),
+    ("E004", {"DRF_OIDC_JWKS": oidc(ISSUER="")}, {"DRF_OIDC_JWKS": GOOD}),
+    (
+        "E005",
+        {"DRF_OIDC_JWKS": oidc(ISSUER="http://auth.example.com")},
+        {"DRF_OIDC_JWKS": oidc(ISSUER="http://127.0.0.1:9000")},
+    ),
+    (
+        "E005",
+        {"DRF_OIDC_JWKS": oidc(JWKS_URL="http://auth.example.com/jwks")},
+        {"DRF_OIDC_JWKS": oidc(JWKS_URL="http://auth.example.com/jwks", ALLOW_INSECURE_HTTP=True)},
+    ),
+    ("E006", {"DRF_OIDC_JWKS": oidc(AUDIENCE=DELETE)}, {"DRF_OIDC_JWKS": oidc(AUDIENCE=["a", "b"])}),
+    ("E006", {"DRF_OIDC_JWKS": oidc(AUDIENCE=42)}, {"DRF_OIDC_JWKS": oidc(AUDIENCE="42")}),
+    ("E007", {"DRF_OIDC_JWKS": oidc(ALGORITHMS=["HS256"])}, {"DRF_OIDC_JWKS": oidc(ALGORITHMS=["RS256", "EdDSA"])}),
+    ("E007", {"DRF_OIDC_JWKS": oidc(ALGORITHMS=["none"])}, {"DRF_OIDC_JWKS": oidc(ALGORITHMS=["ES256"])}),
+    ("E007", {"DRF_OIDC_JWKS": oidc(ALGORITHMS=[])}, {"DRF_OIDC_JWKS": oidc(ALGORITHMS=["PS256"])}),
+    ("E008", {"DRF_OIDC_JWKS": oidc(PROVIDER="auth-0")}, {"DRF_OIDC_JWKS": oidc(PROVIDER="auth0")}),
+    (
+        "E009",
+        {"DRF_OIDC_JWKS": oidc(CLAIMS={"role": "realm_access.roles"})},
+        {"DRF_OIDC_JWKS": oidc(CLAIMS={"roles": "realm_access.roles"})},
+    ),
+    ("E009", {"DRF_OIDC_JWKS": oidc(CLAIMS=["roles"])}, {"DRF_OIDC_JWKS": oidc(CLAIMS={})}),
+    ("E010", {"DRF_OIDC_JWKS": oidc(LEEWAY=-1)}, {"DRF_OIDC_JWKS": oidc(LEEWAY=0)}),
+    ("E010", {"DRF_OIDC_JWKS": oidc(HTTP_TIMEOUT=0)}, {"DRF_OIDC_JWKS": oidc(HTTP_TIMEOUT=0.5)}),
+    (
+        "E011",
+        {"DRF_OIDC_JWKS": oidc(RESOURCE="http://api.example.com")},
+        {"DRF_OIDC_JWKS": oidc(RESOURCE="https://api.example.com")},
+    ),
+    ("E012", {"DRF_OIDC_JWKS": oidc(STAFF_ROLES=[1])}, {"DRF_OIDC_JWKS": oidc(STAFF_ROLES=["admin"])}),
+    (
+        "E020",
+        {"DRF_OIDC_JWKS": oidc(JWKS_CACHE_ALIAS="jwks")},
+        {"DRF_OIDC_JWKS": oidc(JWKS_CACHE_ALIAS="jwks"), "CACHES": {**LOCMEM, "jwks": LOCMEM["default"]}},
+    ),
+    ("E021", {"CACHES": DUMMY}, {"CACHES": LOCMEM}),
+    ("E022", {"INSTALLED_APPS": APPS_WITHOUT}, {"INSTALLED_APPS": [*APPS_WITHOUT, "drf_oidc_jwks"]}),
+    (
+        "E022",
+        {
+            "INSTALLED_APPS": APPS_WITHOUT,
+            "REST_FRAMEWORK": {"DEFAULT_AUTHENTICATION_CLASSES": ["tests.test_checks.ProjectAuthentication"]},
+        },
+        {
+            "INSTALLED_APPS": APPS_WITHOUT,
+            "REST_FRAMEWORK": {
+                "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"]
+            },
+        },
+    ),
+    ("E023", {"DRF_OIDC_JWKS": oidc(OPENAPI_SCHEME="oidc")}, {"DRF_OIDC_JWKS": oidc(OPENAPI_SCHEME="bearer")}),
+    ("W001", {"DRF_OIDC_JWKS": oidc(AUDIENCE=None)}, {"DRF_OIDC_JWKS": GOOD}),
+    ("W020", {"CACHES": LOCMEM, "DEBUG": False}, {"CACHES": LOCMEM, "DEBUG": True}),
+    ("W020", {"CACHES": LOCMEM, "DEBUG": False}, {"CACHES": "filebased", "DEBUG": False}),
+    ("W021", {"DRF_OIDC_JWKS": oidc(LEEWAY=301)}, {"DRF_OIDC_JWKS": oidc(LEEWAY=300)}),
+    ("W022", {"DRF_OIDC_JWKS": oidc(JWKS_REFRESH_COOLDOWN=0)}, {"DRF_OIDC_JWKS": oidc(JWKS_REFRESH_COOLDOWN=1)}),
+]
+
+
+def apply(settings: Any, tmp_path: Path, changes: dict[str, Any]) -> None:
+    base: dict[str, Any] = {"DRF_OIDC_JWKS": GOOD, "DEBUG": True, "CACHES": LOCMEM}
+    for name, value in {**base, **changes}.items():
+        if value is DELETE:
+            delattr(settings, name)
+        elif value == "filebased":
+            setattr(settings, name, filebased(str(tmp_path)))
+        else:
+            setattr(settings, name, value)
+
+
+def our_messages() -> list[Any]:
+    return [m for m in run_checks(tags=["drf_oidc_jwks"]) if m.id.startswith("drf_oidc_jwks.")]
+
+
+def case_id(case: tuple[str, dict[str, Any], dict[str, Any]]) -> str:
+    return case[0] + "-" + "-".join(f"{k}" for k in case[1])
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+def test_each_check_fires_on_its_bad_setting_with_a_hint(settings, tmp_path, case):
+    check_id, bad, _good = case
+    apply(settings, tmp_path, bad)
+    found = [m for m in our_messages() if m.id == f"drf_oidc_jwks.{check_id}"]
+    assert found, [m.id for m in our_messages()]
+    for message in found:
+        assert isinstance(message, Error if check_id.startswith("E") else Warning)
+        assert message.hint and len(message.hint) > 10
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+def test_each_check_is_silent_on_the_closest_good_setting(settings, tmp_path, case):
+    check_id, _bad, good = case
+    apply(settings, tmp_path, good)
+    assert f"drf_oidc_jwks.{check_id}" not in [m.id for m in our_messages()]
+
+
+def test_a_good_production_configuration_raises_no_check_at_all(settings, tmp_path):
+    apply(settings, tmp_path, {"DEBUG": False, "CACHES": "filebased"})
+    assert our_messages() == []
+
+
+def test_a_good_development_configuration_raises_no_check_at_all(settings, tmp_path):
+    apply(settings, tmp_path, {"DEBUG": True})
+    assert our_messages() == []
+
+
+def test_every_check_id_has_a_triggering_case():
+    assert sorted({c[0] for c in CASES}) == sorted(CHECK_IDS)
+
+
+def test_check_ids_are_stable():
+    # Changing this list breaks users' SILENCED_SYSTEM_CHECKS: add ids, never renumber.
+    assert list(CHECK_IDS) == [
+        "E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008", "E009", "E010", "E011", "E012",
+        "E020", "E021", "E022", "E023",
+        "W001", "W020", "W021", "W022",
+    ]  # fmt: skip
+    assert all(re.fullmatch(r"[EW]0\d\d", i) for i in CHECK_IDS)
+
+
+def test_every_check_id_is_documented_once_in_the_checks_page():
+    rows = re.findall(r"^\| `drf_oidc_jwks\.([EW]\d{3})` \|", DOCS.read_text(), re.MULTILINE)
+    assert sorted(rows) == sorted(CHECK_IDS)
+    assert len(rows) == len(set(rows))
+
+
+def test_unknown_key_hint_names_the_closest_valid_key(settings, tmp_path):
+    apply(settings, tmp_path, {"DRF_OIDC_JWKS": oidc(AUDIENCES="x")})
+    (message,) = [m for m in our_messages() if m.id == "drf_oidc_jwks.E002"]
+    assert "Did you mean 'AUDIENCE'?" in message.hint
+
+
+def test_missing_audience_hint_says_how_to_set_it_or_opt_out(settings, tmp_path):
+    apply(settings, tmp_path, {"DRF_OIDC_JWKS": oidc(AUDIENCE=DELETE)})
+    (message,) = [m for m in our_messages() if m.id == "drf_oidc_jwks.E006"]
+    assert '"AUDIENCE"' in message.hint and "None" in message.hint
+
+
+def test_missing_cache_alias_names_the_existing_entries(settings, tmp_path):
+    apply(settings, tmp_path, {"DRF_OIDC_JWKS": oidc(JWKS_CACHE_ALIAS="jwks")})
+    (message,) = [m for m in our_messages() if m.id == "drf_oidc_jwks.E020"]
+    assert "'jwks'" in message.msg and "'default'" in message.msg
+
+
+def test_the_locmem_warning_can_be_silenced_like_any_check(settings, tmp_path):
+    apply(settings, tmp_path, {"DEBUG": False})
+    assert [m.id for m in our_messages()] == ["drf_oidc_jwks.W020"]
+    settings.SILENCED_SYSTEM_CHECKS = ["drf_oidc_jwks.W020"]
+    assert [m.id for m in our_messages() if not m.is_silenced()] == []
+
+
+def test_without_the_app_first_use_fails_with_the_same_id(settings, tmp_path):
+    apply(settings, tmp_path, {"INSTALLED_APPS": APPS_WITHOUT})
+    with pytest.raises(ImproperlyConfigured, match=r"drf_oidc_jwks\.E022: .*INSTALLED_APPS"):
+        get_settings()
+
+
+def test_first_use_works_again_once_the_app_is_back(settings, tmp_path):
+    apply(settings, tmp_path, {"INSTALLED_APPS": APPS_WITHOUT})
+    with pytest.raises(ImproperlyConfigured):
+        get_settings()
+    settings.INSTALLED_APPS = [*APPS_WITHOUT, "drf_oidc_jwks"]
+    assert get_settings().issuers[0].issuer == GOOD["ISSUER"]
