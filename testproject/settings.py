@@ -88,6 +88,14 @@ DRF_OIDC_JWKS = {
 }
 if env("OIDC_JWKS_URL", default=""):
     DRF_OIDC_JWKS["JWKS_URL"] = env("OIDC_JWKS_URL")
+# Numeric knobs for load tests and benchmarks (OIDC_JWKS_CACHE_TTL=2 ...); unset means the library default.
+for _key in ("JWKS_CACHE_TTL", "JWKS_REFRESH_COOLDOWN", "TOKEN_CACHE_TTL", "HTTP_TIMEOUT", "LEEWAY"):
+    if env(f"OIDC_{_key}", default=""):
+        DRF_OIDC_JWKS[_key] = env.float(f"OIDC_{_key}")
+
+if env.bool("SERVED_BY_HEADER", default=False):
+    # Load tests check which worker process answered.
+    MIDDLEWARE.append("testproject.api.middleware.served_by")
 
 LOGGING = {
     "version": 1,
