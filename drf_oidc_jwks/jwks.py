@@ -385,6 +385,11 @@ class JWKSClient:
             newer = self._newest(current)
             if newer is not None and newer is not current and self.clock() < newer.fresh_until:
                 return newer
+            backoff = self._cache_get("failed")
+            if isinstance(backoff, (int, float)) and backoff > self.clock():
+                # The previous holder of the lock failed while we waited for it: honour its backoff
+                # instead of hitting the struggling IdP again at once (tests/test_faults.py, slow IdP).
+                raise KeySourceError("identity provider failed recently", retry_after=backoff - self.clock())
             try:
                 keyset = self._fetch_and_store()
             except KeySourceError as exc:
@@ -554,8 +559,20 @@ class JWKSClient:
         newer = self._newest(keyset)
         if newer is not keyset and newer is not None:
             return newer
-        if not self._cache_add("cooldown", 1, self.settings.jwks_refresh_cooldown):
-            return keyset  # refetched recently (by any process): do not let random kids drive traffic
+        now = self.clock()
+        if not self._cache_add("cooldown", now, self.settings.jwks_refresh_cooldown):
+            # Refetched recently (by any process): do not let random kids drive traffic. But a refetch
+            # in flight, or triggered a moment ago, may bring this very kid (a key rotation met by many
+            # requests at once): wait for it, or a token signed with a published key would be refused
+            # (tests/test_faults.py, key rotation under load).
+            since = self._cache_get("cooldown")
+            just_triggered = isinstance(since, (int, float)) and 0 <= now - since < 1.0
+            if just_triggered or self._cache_get("lock") is not None:
+                try:
+                    return self._wait_for_other(keyset)
+                except KeySourceError:
+                    pass
+            return self._newest(keyset) or keyset
         logger.info("unknown kid: refreshing JWKS for %s", self.issuer.issuer)
         return self.refresh(keyset, wait=True)
 

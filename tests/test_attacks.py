@@ -28,6 +28,8 @@ from django.core.exceptions import ImproperlyConfigured
 from drf_oidc_jwks.conf import get_settings
 from drf_oidc_jwks.testing import OMIT, JWKSServer, SigningKey, TestIssuer, generate_key
 
+pytestmark = pytest.mark.django_db  # accepted tokens sync their user
+
 AUD = "https://api.test"
 ROOT = Path(__file__).resolve().parent.parent
 
