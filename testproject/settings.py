@@ -57,6 +57,9 @@ WSGI_APPLICATION = "testproject.wsgi.application"
 
 VAR_DIR = Path(env("VAR_DIR", default=str(BASE_DIR / "var")))
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+# Persistent connections, as a production deployment has them (a new PostgreSQL connection costs milliseconds).
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("TEST", {})["NAME"] = ":memory:"
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://drf-oidc-jwks")}
@@ -96,6 +99,8 @@ for _key in ("JWKS_CACHE_TTL", "JWKS_REFRESH_COOLDOWN", "TOKEN_CACHE_TTL", "HTTP
 if env.bool("SERVED_BY_HEADER", default=False):
     # Load tests check which worker process answered.
     MIDDLEWARE.append("testproject.api.middleware.served_by")
+if env.bool("DB_QUERIES_HEADER", default=False):
+    MIDDLEWARE.insert(0, "testproject.api.middleware.query_count")
 
 LOGGING = {
     "version": 1,

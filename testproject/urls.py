@@ -2,12 +2,13 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from testproject.api import views
+from testproject.api import bench_views, views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/health", views.HealthView.as_view(), name="health"),
     path("api/me", views.MeView.as_view(), name="me"),
+    path("api/bench/unauthenticated-me", bench_views.UnauthenticatedMeView.as_view(), name="bench-baseline"),
     path("api/", include("testproject.api.authz_urls")),
     path("", include("drf_oidc_jwks.urls")),
 ]

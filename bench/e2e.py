@@ -1,0 +1,189 @@
+"""End to end: the testproject under gunicorn (2 workers), Redis as the JWKS cache, PostgreSQL as the database.
+
+A load generator on loopback (wrk, from Debian's packages) hits ``/api/me`` with valid
+tokens and the same view without authentication, for a bounded time each, in
+alternating rounds. Reported: throughput ratio, p50/p99 latency, JWKS fetches in
+total, DB queries per request (from the testproject's ``X-DB-Queries`` header).
+
+    .venv/bin/python -m bench.e2e                 # 3 rounds of 10 s per target
+    .venv/bin/python -m bench.e2e --quick         # 1 round of 2 s, as in CI
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+AUD = "https://api.bench"
+LUA = """
+tokens = {}
+for line in io.lines(os.getenv("TOKENS_FILE")) do tokens[#tokens + 1] = line end
+counter = 0
+request = function()
+  counter = counter + 1
+  local t = tokens[(counter % #tokens) + 1]
+  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. t})
+end
+"""
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("installing wrk (Debian package)", file=sys.stderr)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, stdout=subprocess.DEVNULL)
+    found = shutil.which("wrk")
+    if not found:
+        subprocess.run(["apt-get", "update", "-qq"], check=False, stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL)
+        found = shutil.which("wrk")
+    assert found, "wrk could not be installed"
+    return found
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    def to_ms(value: str) -> float:
+        number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
+        return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = to_ms(re.search(r"\s50%\s+([\d.]+\w+)", output).group(1))  # type: ignore[union-attr]
+    p99 = to_ms(re.search(r"\s99%\s+([\d.]+\w+)", output).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors:.*", output)
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
+            "socket_errors": 1.0 if errors else 0.0}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import requests
+
+    from drf_oidc_jwks.testing import TestIssuer
+    from tests.services import PostgresServer, RedisServer, free_port, port_open
+
+    wrk = ensure_wrk()
+    tmp = Path(tempfile.mkdtemp(prefix="drf-oidc-jwks-e2e-"))
+    issuer = TestIssuer(audience=AUD)
+    with RedisServer() as redis_server, PostgresServer() as pg, issuer.serve() as jwks_server:
+        port = free_port()
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "testproject.settings",
+            "DATABASE_URL": pg.url,
+            "CACHE_URL": redis_server.cache_url,
+            "VAR_DIR": str(tmp),
+            "DEBUG": "false",
+            "DEV_ISSUER_ENABLED": "false",
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "OIDC_ISSUER": issuer.issuer,
+            "OIDC_JWKS_URL": jwks_server.url("/jwks.json"),
+            "OIDC_AUDIENCE": AUD,
+            "OIDC_SYNC_USERS": "false" if args.stateless else "true",
+            "OIDC_LOG_LEVEL": "WARNING",
+            "DB_QUERIES_HEADER": "true",
+        }
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+        gunicorn = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "testproject.wsgi:application", "--workers", "2",
+             "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
+            cwd=ROOT, env=env,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not port_open(port):
+                assert gunicorn.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.1)
+            base = f"http://127.0.0.1:{port}"
+            tokens = [issuer.token(sub=f"user-{i:04d}", email=f"user{i}@example.com", name=f"User {i}", role="user",
+                                   tenant_id="acme", expires_in=3600) for i in range(args.users)]
+            tokens_file = tmp / "tokens.txt"
+            tokens_file.write_text("\n".join(tokens) + "\n")
+            lua_file = tmp / "tokens.lua"
+            lua_file.write_text(LUA)
+            # First sight of every user (user rows created), then DB queries per request in steady state.
+            with requests.Session() as s:
+                for t in tokens:
+                    assert s.get(f"{base}/api/me", headers={"Authorization": f"Bearer {t}"}).status_code == 200
+                counts = [
+                    int(s.get(f"{base}/api/me", headers={"Authorization": f"Bearer {t}"}).headers["X-DB-Queries"])
+                    for t in tokens[: min(200, len(tokens))]
+                ]
+                baseline_counts = [int(s.get(f"{base}/api/bench/unauthenticated-me").headers["X-DB-Queries"])]
+            targets = {
+                "authenticated /api/me": [wrk, "-s", str(lua_file), f"{base}/api/me"],
+                "unauthenticated twin": [wrk, f"{base}/api/bench/unauthenticated-me"],
+            }
+            rounds: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+            for _ in range(args.rounds):
+                for name, cmd in targets.items():
+                    out = subprocess.run(
+                        [cmd[0], "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--latency", *cmd[1:]],
+                        env={**os.environ, "TOKENS_FILE": str(tokens_file)},
+                        capture_output=True, text=True, check=True,
+                    ).stdout
+                    rounds[name].append(parse_wrk(out))
+        finally:
+            gunicorn.terminate()
+            gunicorn.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+        summary = {}
+        for name, results in rounds.items():
+            summary[name] = {
+                key: sorted(r[key] for r in results)[len(results) // 2] for key in ("rps", "p50_ms", "p99_ms")
+            }
+            summary[name]["non_2xx"] = sum(r["non_2xx"] for r in results)
+        auth, anon = summary["authenticated /api/me"], summary["unauthenticated twin"]
+        return {
+            "summary": summary,
+            "throughput_ratio": auth["rps"] / anon["rps"],
+            "jwks_fetches": jwks_server.total("/jwks.json"),
+            "db_queries_per_request": sum(counts) / len(counts),
+            "baseline_db_queries_per_request": baseline_counts[0],
+            "users": args.users,
+            "rounds": args.rounds,
+            "seconds": args.seconds,
+            "connections": args.connections,
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--stateless", action="store_true", help="SYNC_USERS False (no database)")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "e2e.json"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.users, args.rounds, args.seconds = 50, 1, 2
+    report = run(args)
+    for name, r in report["summary"].items():
+        print(f"{name:24} {r['rps']:8.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms"
+              f"   non-2xx {r['non_2xx']:.0f}")
+    print(f"throughput ratio authenticated / unauthenticated: {report['throughput_ratio']:.2f}")
+    print(f"JWKS fetches in total: {report['jwks_fetches']}")
+    print(f"DB queries per authenticated request (steady state): {report['db_queries_per_request']:.2f}"
+          f" (unauthenticated twin: {report['baseline_db_queries_per_request']})")
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
