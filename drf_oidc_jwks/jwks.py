@@ -597,3 +597,29 @@ def reset_clients() -> None:
     """Forget every in-process memo (settings changed, or tests)."""
     with _clients_lock:
         _clients.clear()
+
+
+def install_jwks(issuer: IssuerSettings, document: Any, ttl: float | None = None) -> KeySet:
+    """Store ``document`` as ``issuer``'s JWKS in the shared cache exactly as a fetch would, without HTTP.
+
+    For tests and for warming a cache; ``ttl`` defaults to ``JWKS_CACHE_TTL``. Raises KeySourceError
+    when the document holds no usable key.
+    """
+    client = get_client(issuer)
+    s = client.settings
+    raw_keys, _keys = parse_jwks(document, s.min_rsa_key_size)
+    ttl = s.jwks_cache_ttl if ttl is None else ttl
+    now = client.clock()
+    entry = {
+        "version": hashlib.sha256(json.dumps(raw_keys, sort_keys=True).encode()).hexdigest()[:16],
+        "keys": raw_keys,
+        "fetched_at": now,
+        "fresh_until": now + ttl,
+        "stale_until": now + ttl + s.jwks_max_stale,
+    }
+    client._cache_set("jwks", entry, ttl + s.jwks_max_stale)
+    client._cache_delete("failed")
+    keyset = client._adopt(entry)
+    assert keyset is not None  # parse_jwks accepted these very keys
+    client._memo = keyset
+    return keyset

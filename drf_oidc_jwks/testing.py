@@ -1,12 +1,21 @@
 """Helpers for testing APIs that use drf-oidc-jwks: a test issuer with real keys and a loopback JWKS server.
 
->>> issuer = TestIssuer()
->>> with issuer.serve() as server:                      # a real HTTP server on 127.0.0.1
-...     with override_settings(DRF_OIDC_JWKS=issuer.settings(AUDIENCE="api")):
-...         token = issuer.token(sub="alice", aud="api", role="admin")
+Keys installed straight into the JWKS cache (no HTTP at all)::
 
-The issuer's URL is the server's own base URL, so discovery works without
-``JWKS_URL``. Nothing here fetches anything beyond loopback.
+    issuer = TestIssuer(audience="https://api.example.com")
+    with issuer.configure():                            # DRF_OIDC_JWKS trusts it, its JWKS is in the cache
+        token = issuer.token(sub="alice", role="admin", tenant_id="acme", expires_in=60)
+
+Or served over a real HTTP server on 127.0.0.1, discovery included::
+
+    with issuer.serve():
+        with override_settings(DRF_OIDC_JWKS=issuer.settings()):
+            token = issuer.token(sub="alice")
+
+``issuer.expired_token()`` and ``issuer.foreign_token()`` mint tokens that must be
+refused; ``issuer.make_claims()`` builds the ``Claims`` for DRF's
+``force_authenticate(user, token=claims)``. pytest users get fixtures from
+``drf_oidc_jwks.pytest_plugin``. Nothing here fetches anything beyond loopback.
 """
 
 from __future__ import annotations
@@ -20,12 +29,17 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-__all__ = ["SigningKey", "TestIssuer", "JWKSServer", "generate_key"]
+if TYPE_CHECKING:
+    from .claims import Claims
+    from .jwks import KeySet
+
+__all__ = ["OMIT", "SigningKey", "TestIssuer", "JWKSServer", "Response", "generate_key", "project_settings"]
 
 _KEY_POOL: dict[tuple[str, int], list[Any]] = {}
 _POOL_LOCK = threading.Lock()
@@ -157,6 +171,73 @@ class TestIssuer:
         payload = self.claims(sub, expires_in=expires_in, **claims)
         return jwt.encode(payload, key.private_key, algorithm=key.alg, headers=header)
 
+    def expired_token(self, sub: str | None = "alice", *, expired_for: float = 3600, **claims: Any) -> str:
+        """Mint a token that expired ``expired_for`` seconds ago (default: an hour, far past any ``LEEWAY``)."""
+        now = int(time.time())
+        claims.setdefault("iat", int(now - expired_for - 300))
+        return self.token(sub, expires_in=-expired_for, **claims)
+
+    def foreign_token(self, sub: str | None = "alice", *, same_kid: bool = True, **claims: Any) -> str:
+        """Mint a token signed by a key this issuer never published (an attacker's).
+
+        With ``same_kid`` it names the current key's ``kid`` (refused as ``invalid_signature``);
+        otherwise an unknown ``kid`` (refused as ``unknown_key``).
+        """
+        kid = self.key.kid if same_kid else uuid.uuid4().hex[:12]
+        stranger = generate_key(self.key.alg, kid, fresh=True)
+        return self.token(sub, key=stranger, **claims)
+
+    def make_claims(self, sub: str | None = "alice", **claims: Any) -> Claims:
+        """Build the ``Claims`` a verified token with these claims gives, without signing anything.
+
+        For ``APIClient.force_authenticate(user, token=issuer.make_claims(role="admin"))``. Claim
+        paths follow the configured ``PROVIDER``/``CLAIMS`` when the settings trust this issuer.
+        """
+        from .claims import Claims, resolve_claim_paths
+
+        payload = self.claims(sub, **claims)
+        header = {"alg": self.key.alg, "typ": "JWT", **({"kid": self.key.kid} if self.key.kid else {})}
+        paths: Mapping[str, Any] = resolve_claim_paths("generic", {})
+        configured = _configured_issuer(self.issuer)
+        if configured is not None:
+            paths = configured.claims
+        return Claims(MappingProxyType(payload), paths, MappingProxyType(header))
+
+    def install(self, ttl: float | None = None) -> KeySet:
+        """Put this issuer's JWKS straight into the JWKS cache (no HTTP), as a fetch would store it.
+
+        The current ``DRF_OIDC_JWKS`` must trust this issuer (see :meth:`configure`); call again after
+        :meth:`add_key` or :meth:`remove_key`.
+        """
+        from .jwks import install_jwks
+
+        configured = _configured_issuer(self.issuer)
+        if configured is None:
+            raise LookupError(f"DRF_OIDC_JWKS does not trust {self.issuer!r}: configure it first")
+        return install_jwks(configured, self.jwks(), ttl)
+
+    @contextmanager
+    def configure(self, *, install: bool = True, **overrides: Any) -> Iterator[dict[str, Any]]:
+        """Trust this issuer in ``DRF_OIDC_JWKS`` (and install its JWKS) for the ``with`` block; then restore.
+
+        The project's own setting is the base (its ``PROVIDER``, ``CLAIMS``, ``SYNC_USERS``... still
+        apply); ``overrides`` go last. Yields the ``DRF_OIDC_JWKS`` value in force.
+        """
+        from django.test import override_settings
+
+        value = project_settings(self.settings(), **overrides)
+        audience, minted_for = value.get("AUDIENCE"), self.audience
+        if self.audience is None and audience:
+            # Mint for the audience the project checks, or every token would be refused.
+            self.audience = audience if isinstance(audience, str) else audience[0]
+        try:
+            with override_settings(DRF_OIDC_JWKS=value):
+                if install:
+                    self.install()
+                yield value
+        finally:
+            self.audience = minted_for
+
     def settings(self, **overrides: Any) -> dict[str, Any]:
         """A ``DRF_OIDC_JWKS`` value trusting this issuer (``AUDIENCE`` from the constructor unless given)."""
         value: dict[str, Any] = {
@@ -182,6 +263,49 @@ class TestIssuer:
         finally:
             self._server = None
             server.stop()
+
+
+def _configured_issuer(issuer: str) -> Any:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .conf import get_settings
+
+    try:
+        return get_settings().issuer_for(issuer)
+    except ImproperlyConfigured:
+        return None
+
+
+def project_settings(issuer_settings: Mapping[str, Any], **overrides: Any) -> dict[str, Any]:
+    """Merge a test issuer's ``DRF_OIDC_JWKS`` into the project's own setting, ``overrides`` last.
+
+    The project's deployment-wide keys and its per-issuer keys (``PROVIDER``, ``CLAIMS``,
+    ``REQUIRED_CLAIMS``...) are kept; ``ISSUERS`` and ``JWKS_URL`` are replaced by the test issuer,
+    whose ``ISSUER`` and ``ALGORITHMS`` win, and whose ``AUDIENCE`` too unless it is None (then the
+    project's applies).
+    """
+    from django.conf import settings as django_settings
+
+    from .conf import GLOBAL_KEYS, ISSUER_KEYS
+
+    raw = getattr(django_settings, "DRF_OIDC_JWKS", None)
+    raw = dict(raw) if isinstance(raw, Mapping) else {}
+    base = {k: v for k, v in raw.items() if k in GLOBAL_KEYS and k != "ISSUERS"}
+    per_issuer = {k: v for k, v in raw.items() if k in ISSUER_KEYS}
+    entries = raw.get("ISSUERS")
+    if isinstance(entries, (list, tuple)) and entries and isinstance(entries[0], Mapping):
+        per_issuer.update(entries[0])
+    for key in ("ISSUER", "JWKS_URL", "ALGORITHMS"):
+        per_issuer.pop(key, None)
+    value = {**base, **issuer_settings, **per_issuer}
+    value["ISSUER"] = issuer_settings["ISSUER"]
+    value["ALGORITHMS"] = issuer_settings["ALGORITHMS"]
+    if "JWKS_URL" in issuer_settings:
+        value["JWKS_URL"] = issuer_settings["JWKS_URL"]
+    if issuer_settings.get("AUDIENCE") is not None or "AUDIENCE" not in per_issuer:
+        value["AUDIENCE"] = issuer_settings.get("AUDIENCE")
+    value.update(overrides)
+    return value
 
 
 class _Omit:
@@ -248,7 +372,8 @@ class JWKSServer:
                 headers["Cache-Control"] = self.cache_control
             return Response(200, json.dumps(self.issuer.jwks()).encode(), headers)
         if self.issuer is not None and path == "/.well-known/openid-configuration":
-            return Response(200, json.dumps(self.issuer.discovery_document()).encode(), {"Content-Type": "application/json"})
+            document = json.dumps(self.issuer.discovery_document()).encode()
+            return Response(200, document, {"Content-Type": "application/json"})
         return Response(404, b"not found")
 
     def start(self) -> None:
