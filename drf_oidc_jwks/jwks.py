@@ -281,6 +281,8 @@ class JWKSClient:
         self._local_lock = threading.Lock()
         #: How many HTTP requests this client made (discovery and JWKS): for checks and tests.
         self.fetch_count = 0
+        #: The failure backoff, also kept here: with the cache down, the shared marker cannot be stored.
+        self._failed_until = 0.0
 
     # -- cache access that never raises: a cache outage degrades, never 500s --
 
@@ -372,7 +374,9 @@ class JWKSClient:
     def refresh(self, current: KeySet | None, *, wait: bool = False) -> KeySet:
         """Fetch a new key set unless another process just did; single-flight through the cache."""
         backoff = self._cache_get("failed")
-        if isinstance(backoff, (int, float)) and backoff > self.clock():
+        if not isinstance(backoff, (int, float)) or backoff < self._failed_until:
+            backoff = self._failed_until  # the cache is down (or forgot): still no fetch per request
+        if backoff > self.clock():
             raise KeySourceError("identity provider failed recently", retry_after=backoff - self.clock())
         owner = uuid.uuid4().hex
         acquired = self._acquire(owner)
@@ -393,7 +397,7 @@ class JWKSClient:
             try:
                 keyset = self._fetch_and_store()
             except KeySourceError as exc:
-                until = self.clock() + self.settings.jwks_failure_backoff
+                until = self._failed_until = self.clock() + self.settings.jwks_failure_backoff
                 self._cache_set("failed", until, self.settings.jwks_failure_backoff)
                 exc.retry_after = max(exc.retry_after, self.settings.jwks_failure_backoff)
                 logger.warning("JWKS refresh for %s failed: %s", self.issuer.issuer, exc.description)
@@ -507,6 +511,7 @@ class JWKSClient:
         }
         self._cache_set("jwks", entry, ttl + s.jwks_max_stale)
         self._cache_delete("failed")
+        self._failed_until = 0.0
         self._memo = keyset
         logger.info("JWKS for %s fetched: %d key(s), fresh for %.0fs", self.issuer.issuer, len(keys), ttl)
         return keyset

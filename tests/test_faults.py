@@ -18,12 +18,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import redis
 from rest_framework.test import APIClient
 
+from drf_oidc_jwks import jwks, tokens
 from drf_oidc_jwks.conf import get_settings
 from drf_oidc_jwks.exceptions import KeySourceError
 from drf_oidc_jwks.jwks import JWKSClient
 from drf_oidc_jwks.testing import JWKSServer, Response, TestIssuer, generate_key
+from tests.services import RedisServer
 
 MB = 1024 * 1024
 
@@ -391,3 +394,105 @@ def test_key_rotation_under_8_threads_fails_no_token_signed_with_a_published_key
     assert failures == []
     assert {(o.status, o.code) for o in after_removal} <= {(200, None), (401, "unknown_key")}
     assert len(must_pass) > 100
+
+
+# -- the cache server (Redis) stopped mid-run ------------------------------------------
+
+
+@pytest.fixture
+def redis_jwks_cache(settings: Any, redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """Django's built-in RedisCache on the real loopback Redis as ``jwks_redis``; yields a raw client to inspect it."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "jwks_redis": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_server.url},
+    }
+    raw = redis.Redis.from_url(redis_server.url)
+    raw.flushdb()
+    try:
+        yield raw
+    finally:
+        raw.close()
+
+
+def jwks_entries(raw: redis.Redis) -> list[bytes]:
+    return [k for k in raw.keys("*drf_oidc_jwks*") if k.endswith(b":jwks")]
+
+
+def test_redis_stopped_mid_run_serves_from_the_in_process_copy_with_4_threads_and_recovers(
+    oidc_settings, issuer, server, redis_server, redis_jwks_cache
+):
+    oidc_settings(JWKS_CACHE_ALIAS="jwks_redis", JWKS_CACHE_TTL=1, SYNC_USERS=False)
+    assert timed_get(APIClient(), issuer.token()).status == 200
+    assert len(jwks_entries(redis_jwks_cache)) == 1  # the shared copy really lives in Redis
+    phase = ["up"]
+    results: list[tuple[str, Outcome]] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def worker(i: int) -> None:
+        client = APIClient()
+        n = 0
+        while not stop.is_set():
+            outcome = timed_get(client, issuer.token(sub=f"r{i}-{n}"))
+            n += 1
+            with lock:
+                results.append((phase[0], outcome))
+            time.sleep(0.005)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        fetches_before = server.total()
+        with redis_server.stopped():
+            phase[0] = "down"
+            time.sleep(2.5)  # freshness (1 s) ends twice: keys are refetched without the shared cache
+            fetches_down = server.total() - fetches_before
+            phase[0] = "restarting"
+        phase[0] = "back"
+        time.sleep(1.5)  # the next refresh writes the (restarted, empty) Redis again
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    by_phase = {p: [o for q, o in results if q == p] for p in ("up", "down", "back")}
+    worst_down = max(o.elapsed for o in by_phase["down"])
+    print(
+        "Redis stopped for 2.5 s under 4 threads: "
+        + ", ".join(f"{p} {len(v)} requests {sorted({o.status for o in v})}" for p, v in by_phase.items())
+        + f"; worst while down {worst_down:.3f}s; {fetches_down} JWKS fetches while down"
+    )
+    assert {o.status for _, o in results} == {200}, {(o.status, o.code) for _, o in results if o.status != 200}
+    assert all(len(v) > 20 for v in by_phase.values())
+    assert 1 <= fetches_down <= 5  # one per freshness period in this process, not one per request
+    assert len(jwks_entries(redis_jwks_cache)) == 1  # recovered: the shared copy is back in Redis
+
+
+def test_redis_down_with_a_cold_process_fetches_directly_or_answers_a_clean_503_and_recovers(
+    oidc_settings, issuer, server, redis_server, redis_jwks_cache
+):
+    oidc_settings(JWKS_CACHE_ALIAS="jwks_redis", HTTP_TIMEOUT=0.5, JWKS_FAILURE_BACKOFF=1, SYNC_USERS=False)
+    api = APIClient()
+    with redis_server.stopped():
+        # A process starting while Redis is down has no in-process copy: it fetches the IdP itself.
+        assert timed_get(api, issuer.token()).status == 200
+        # Redis and the IdP both down, nothing in the process: a clean 503, never a 500.
+        jwks.reset_clients()
+        tokens.reset_memo()
+        server.respond("/jwks.json", Response(503, b"down"))
+        hits = server.total()
+        outcomes = [timed_get(api, issuer.token(sub=f"u{i}")) for i in range(10)]
+        assert {(o.status, o.code) for o in outcomes} == {(503, "idp_unavailable")}
+        assert all(o.retry_after is not None and int(o.retry_after) >= 1 for o in outcomes)
+        idp_hits = server.total() - hits
+        worst = max(o.elapsed for o in outcomes)
+        server.respond("/jwks.json", None)
+    print(f"Redis and IdP down: 10 x 503 in at most {worst:.3f}s each, {idp_hits} IdP requests")
+    assert worst < 0.5 + 0.5
+    assert idp_hits == 1  # the failure backoff holds in-process while the shared marker cannot be stored
+    # Both back: once the failure backoff (Retry-After) has passed, the next request fetches again,
+    # and the shared copy is in Redis again.
+    time.sleep(max(0.0, outcomes[0].started + 1.05 - time.monotonic()))
+    assert timed_get(api, issuer.token(sub="after")).status == 200
+    assert len(jwks_entries(redis_jwks_cache)) == 1
