@@ -8,16 +8,32 @@ A claim path says where in the verified payload an attribute is read from:
   dots to walk nested objects (``"realm_access.roles"``);
 * a list or tuple of strings is an explicit walk, one segment per level, for
   segments that themselves hold dots (``["resource_access", "my.client", "roles"]``);
+* a list holding at least one list is several paths (each a string or a list of
+  segments): set attributes take the union of all of them, single values the first
+  present (``[["realm_access", "roles"], ["resource_access", "my-api", "roles"]]``);
 * ``None`` turns the attribute off.
+
+See docs/claims.md.
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Union
 
-ClaimPath = Union[str, tuple[str, ...], None]
+#: A normalised claim path: a name/dotted string, a tuple of segments, several paths, or None.
+ClaimPath = Union[str, tuple[str, ...], "AnyOf", None]
+
+
+class AnyOf(tuple[str | tuple[str, ...], ...]):
+    """Several claim paths: set attributes merge all of them, single values take the first present."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"AnyOf{tuple.__repr__(self)}"
+
 
 #: Attributes of ``Claims`` that ``CLAIMS`` can map.
 CLAIM_ATTRIBUTES = (
@@ -28,6 +44,7 @@ CLAIM_ATTRIBUTES = (
     "tenant_id",
     "organization_ids",
     "org_role",
+    "client_id",
     "email",
     "email_verified",
     "name",
@@ -44,6 +61,8 @@ _GENERIC: dict[str, ClaimPath] = {
     "tenant_id": "tenant_id",
     "organization_ids": "organization_ids",
     "org_role": "org_role",
+    # RFC 9068 access tokens name the client in client_id; OIDC ID tokens in azp.
+    "client_id": AnyOf(("client_id", "azp")),
     "email": "email",
     "email_verified": "email_verified",
     "name": "name",
@@ -55,39 +74,100 @@ _GENERIC: dict[str, ClaimPath] = {
 #: Where each provider puts what ``Claims`` exposes; ``CLAIMS`` overrides key by key.
 PRESETS: dict[str, dict[str, ClaimPath]] = {
     "generic": _GENERIC,
-    "better-auth": {**_GENERIC, "roles": "role", "username": "name"},
-    # Auth0: RBAC permissions are a list; roles only exist through a namespaced
-    # claim added by an Action, so users map that one themselves.
-    "auth0": {**_GENERIC, "roles": None, "tenant_id": "org_id", "organization_ids": None, "org_role": None},
-    "okta": {**_GENERIC, "roles": "groups", "scopes": "scp", "tenant_id": None, "username": "sub"},
-    "keycloak": {**_GENERIC, "roles": "realm_access.roles", "tenant_id": None},
-    # Entra: sub is pairwise (differs per application); oid is the stable user id.
-    "entra": {**_GENERIC, "subject": "oid", "scopes": "scp", "tenant_id": "tid", "username": "preferred_username"},
-    "cognito": {**_GENERIC, "roles": "cognito:groups", "tenant_id": None, "username": "username"},
+    # Better Auth (JWT + organization plugins): "role" is one string, several roles comma-separated
+    # ("admin,user") as its admin plugin stores them; tenant claims are added by definePayload.
+    "better-auth": {**_GENERIC, "roles": "role", "username": AnyOf(("username", "preferred_username"))},
+    # Auth0: RBAC permissions are a list and scope a space-separated string; roles only exist
+    # through a namespaced claim added by an Action (https://your.domain/roles), so users map that
+    # themselves. Organizations put the active one in org_id.
+    "auth0": {
+        **_GENERIC,
+        "roles": None,
+        "tenant_id": "org_id",
+        "organization_ids": None,
+        "org_role": None,
+        "client_id": "azp",
+        "username": AnyOf(("preferred_username", "nickname")),
+    },
+    # Okta: scp is a list, groups needs a groups claim on the authorization server, cid is the
+    # client; sub is the user's login (an e-mail-like string) or, for client credentials, the cid.
+    "okta": {
+        **_GENERIC,
+        "roles": "groups",
+        "scopes": "scp",
+        "tenant_id": None,
+        "organization_ids": None,
+        "org_role": None,
+        "client_id": "cid",
+        "username": AnyOf(("preferred_username", "sub")),
+    },
+    # Keycloak: realm roles nested in realm_access; client roles under resource_access.<client>.roles
+    # (map them with CLAIMS); Keycloak 26 organizations in "organization" (a list, or an object
+    # keyed by alias when attributes are included).
+    "keycloak": {
+        **_GENERIC,
+        "roles": "realm_access.roles",
+        "tenant_id": None,
+        "organization_ids": "organization",
+        "org_role": None,
+        "client_id": AnyOf(("client_id", "azp")),
+    },
+    # Entra ID v2: sub is pairwise (differs per application); oid is the stable user id. tid is the
+    # directory (tenant). scp is a space-separated string; app roles are a list in "roles".
+    "entra": {
+        **_GENERIC,
+        "subject": "oid",
+        "scopes": "scp",
+        "tenant_id": "tid",
+        "organization_ids": None,
+        "org_role": None,
+        "client_id": AnyOf(("azp", "appid")),
+        "username": AnyOf(("preferred_username", "upn", "unique_name")),
+    },
+    # Cognito: groups in cognito:groups; access tokens carry client_id and username, ID tokens
+    # aud (the client id) and cognito:username.
+    "cognito": {
+        **_GENERIC,
+        "roles": "cognito:groups",
+        "tenant_id": None,
+        "organization_ids": None,
+        "org_role": None,
+        "client_id": AnyOf(("client_id", "aud")),
+        "username": AnyOf(("username", "cognito:username")),
+    },
 }
 
 
-def _normalise_path(path: Any) -> ClaimPath:
-    if path is None or isinstance(path, str):
+def _one_path(path: Any) -> str | tuple[str, ...]:
+    if isinstance(path, str):
         return path
     return tuple(str(p) for p in path)
+
+
+def normalise_path(path: Any) -> ClaimPath:
+    """Turn a ``CLAIMS`` value (string, list of segments, list of paths, None) into a ``ClaimPath``."""
+    if path is None or isinstance(path, (str, AnyOf)):
+        return path
+    if isinstance(path, Sequence):
+        items = list(path)
+        if any(isinstance(item, (list, tuple)) for item in items):
+            return AnyOf(_one_path(item) for item in items)
+        return tuple(str(p) for p in items)
+    raise TypeError(f"a claim path is a string, a list or None, not {type(path).__name__}")
 
 
 def resolve_claim_paths(provider: str, overrides: Mapping[str, Any]) -> dict[str, ClaimPath]:
     """Return the preset of ``provider`` with ``overrides`` applied key by key."""
     paths = dict(PRESETS.get(provider, _GENERIC))
     for key, value in overrides.items():
-        paths[key] = _normalise_path(value)
+        paths[key] = normalise_path(value)
     return paths
 
 
 _MISSING = object()
 
 
-def lookup(payload: Mapping[str, Any], path: ClaimPath) -> Any:
-    """Return the value at ``path`` in ``payload``, or None when absent."""
-    if path is None:
-        return None
+def _lookup_one(payload: Mapping[str, Any], path: str | tuple[str, ...]) -> Any:
     if isinstance(path, str):
         if path in payload:
             return payload[path]
@@ -106,46 +186,118 @@ def lookup(payload: Mapping[str, Any], path: ClaimPath) -> Any:
     return node
 
 
-def _split(value: str, commas: bool) -> list[str]:
-    if commas:
-        value = value.replace(",", " ")
-    return value.split()
+def lookup(payload: Mapping[str, Any], path: ClaimPath) -> Any:
+    """Return the value at ``path`` in ``payload`` (the first present one for ``AnyOf``), or None."""
+    if path is None:
+        return None
+    if isinstance(path, AnyOf):
+        for one in path:
+            value = _lookup_one(payload, one)
+            if value is not None:
+                return value
+        return None
+    return _lookup_one(payload, path)
 
 
-def as_set(value: Any, *, commas: bool = False) -> frozenset[str]:
-    """Normalise a string, space-separated string, list or object into a frozenset of strings."""
+def lookup_all(payload: Mapping[str, Any], path: ClaimPath) -> list[Any]:
+    """Return every value present at ``path`` (one per path of an ``AnyOf``)."""
+    if path is None:
+        return []
+    paths = path if isinstance(path, AnyOf) else (path,)
+    return [v for v in (_lookup_one(payload, p) for p in paths) if v is not None]
+
+
+def _scalar_str(value: Any) -> str | None:
     if isinstance(value, str):
-        return frozenset(_split(value, commas))
-    if isinstance(value, (list, tuple)):
-        return frozenset(v for v in value if isinstance(v, str) and v)
-    if isinstance(value, Mapping):
-        # {"admin": true, "editor": true} style: the keys whose values are truthy
-        return frozenset(k for k, v in value.items() if isinstance(k, str) and k and v)
-    return frozenset()
-
-
-def as_tuple(value: Any) -> tuple[str, ...]:
-    """Normalise into an ordered tuple of distinct strings."""
-    if isinstance(value, str):
-        items: list[str] = _split(value, True)
-    elif isinstance(value, (list, tuple)):
-        items = [v if isinstance(v, str) else str(v) for v in value if isinstance(v, (str, int)) and not isinstance(v, bool)]
-    else:
-        return ()
-    return tuple(dict.fromkeys(i for i in items if i))
-
-
-def as_str(value: Any) -> str | None:
-    """Normalise a scalar into a non-empty string, or None."""
-    if isinstance(value, str):
-        return value or None
+        return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None
 
 
+def _items(value: Any, separators: str) -> list[str]:
+    """The strings in one claim value: split a string, flatten a list, keys of an object."""
+    if isinstance(value, str):
+        text: str = value
+        for sep in separators:
+            text = text.replace(sep, " ")
+        return text.split()
+    if isinstance(value, (list, tuple)):
+        out: list[str] = []
+        for item in value:
+            s = _scalar_str(item)
+            if s is not None and s.strip():
+                out.append(s.strip())
+        return out
+    if isinstance(value, Mapping):
+        # {"admin": true, "editor": {...}} (Zitadel, Keycloak organizations): the keys whose values are truthy
+        keys: list[str] = [k for k, v in value.items() if isinstance(k, str) and k.strip() and v not in (None, False)]
+        return keys
+    s = _scalar_str(value)
+    return [s] if s else []
+
+
+def as_set(value: Any, *, commas: bool = False) -> frozenset[str]:
+    """Normalise a string, space-separated string, list or object into a frozenset of strings."""
+    return frozenset(_items(value, "," if commas else ""))
+
+
+def _set_of(values: list[Any], commas: bool) -> frozenset[str]:
+    out: set[str] = set()
+    for value in values:
+        out.update(_items(value, "," if commas else ""))
+    return frozenset(out)
+
+
+def as_tuple(value: Any) -> tuple[str, ...]:
+    """Normalise into an ordered tuple of distinct strings (strings split on commas and spaces)."""
+    return tuple(dict.fromkeys(_items(value, ",")))
+
+
+def as_str(value: Any) -> str | None:
+    """Normalise a scalar into a non-empty string, or None (a one-item list gives its item)."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    s = _scalar_str(value)
+    return s if s else None
+
+
 def as_bool(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.lower() == "true")
+    """True for JSON true and the string "true" (Cognito sends some booleans as strings)."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def _first_str(values: list[Any]) -> str | None:
+    for value in values:
+        s = as_str(value)
+        if s is not None:
+            return s
+    return None
+
+
+def is_machine_token(payload: Mapping[str, Any]) -> bool:
+    """Say whether a verified payload was issued to a client for itself (client credentials), not to a person."""
+    if payload.get("gty") == "client-credentials":  # Auth0
+        return True
+    if payload.get("idtyp") == "app":  # Entra, with the idtyp optional claim
+        return True
+    sub = payload.get("sub")
+    if not isinstance(sub, str) or not sub:
+        return False
+    # Okta (cid), Cognito and RFC 9068 servers (client_id), oidc-provider: the subject is the client itself.
+    for name in ("client_id", "cid", "azp", "appid"):
+        if payload.get(name) == sub:
+            return True
+    azp = payload.get("azp")
+    if isinstance(azp, str) and azp:
+        if sub == f"{azp}@clients":  # Auth0 without gty
+            return True
+        username = payload.get("preferred_username")
+        # Keycloak names a client's service account user service-account-<client id> (lower-cased).
+        if isinstance(username, str) and username.lower() == f"service-account-{azp}".lower():
+            return True
+    # Entra app-only tokens: the subject is the service principal's own object id, and no delegated scopes.
+    return payload.get("oid") == sub and "scp" not in payload
 
 
 class Claims(Mapping[str, Any]):
@@ -167,7 +319,10 @@ class Claims(Mapping[str, Any]):
         "tenant_id",
         "organization_ids",
         "org_role",
+        "client_id",
+        "is_machine",
         "expires_at",
+        "issued_at",
         "email",
         "email_verified",
         "name",
@@ -186,28 +341,39 @@ class Claims(Mapping[str, Any]):
         self.raw: Mapping[str, Any] = payload
         self.header: Mapping[str, Any] = header or {}
         self.paths = paths
-        self.sub: str | None = as_str(lookup(payload, paths.get("subject", "sub"))) or as_str(payload.get("sub"))
+
+        def one(name: str) -> str | None:
+            return _first_str(lookup_all(payload, paths.get(name)))
+
+        def many(name: str, commas: bool = False) -> frozenset[str]:
+            return _set_of(lookup_all(payload, paths.get(name)), commas)
+
+        self.sub: str | None = one("subject") if "subject" in paths else as_str(payload.get("sub"))
+        if self.sub is None:
+            self.sub = as_str(payload.get("sub"))
         self.issuer: str | None = as_str(payload.get("iss"))
         aud = payload.get("aud")
         self.audience: tuple[str, ...] = (aud,) if isinstance(aud, str) else as_tuple(aud)
-        self.roles: frozenset[str] = as_set(lookup(payload, paths.get("roles")), commas=True)
-        self.scopes: frozenset[str] = as_set(lookup(payload, paths.get("scopes")))
-        self.permissions: frozenset[str] = as_set(lookup(payload, paths.get("permissions")))
-        self.tenant_id: str | None = as_str(lookup(payload, paths.get("tenant_id")))
-        self.organization_ids: tuple[str, ...] = as_tuple(lookup(payload, paths.get("organization_ids")))
-        self.org_role: str | None = as_str(lookup(payload, paths.get("org_role")))
-        exp = payload.get("exp")
-        self.expires_at: datetime.datetime | None = (
-            datetime.datetime.fromtimestamp(exp, tz=datetime.timezone.utc)
-            if isinstance(exp, (int, float)) and not isinstance(exp, bool) and 0 <= exp < 253402300800
-            else None
-        )
-        self.email: str | None = as_str(lookup(payload, paths.get("email")))
-        self.email_verified: bool = as_bool(lookup(payload, paths.get("email_verified")))
-        self.name: str | None = as_str(lookup(payload, paths.get("name")))
-        self.given_name: str | None = as_str(lookup(payload, paths.get("given_name")))
-        self.family_name: str | None = as_str(lookup(payload, paths.get("family_name")))
-        self.username: str | None = as_str(lookup(payload, paths.get("username")))
+        # Roles may be comma-separated (Better Auth's admin plugin); scopes and permissions never are.
+        self.roles: frozenset[str] = many("roles", commas=True)
+        self.scopes: frozenset[str] = many("scopes")
+        self.permissions: frozenset[str] = many("permissions")
+        self.tenant_id: str | None = one("tenant_id")
+        orgs: list[str] = []
+        for value in lookup_all(payload, paths.get("organization_ids")):
+            orgs.extend(_items(value, ","))
+        self.organization_ids: tuple[str, ...] = tuple(dict.fromkeys(orgs))
+        self.org_role: str | None = one("org_role")
+        self.client_id: str | None = one("client_id")
+        self.is_machine: bool = is_machine_token(payload)
+        self.expires_at: datetime.datetime | None = _timestamp(payload.get("exp"))
+        self.issued_at: datetime.datetime | None = _timestamp(payload.get("iat"))
+        self.email: str | None = one("email")
+        self.email_verified: bool = any(as_bool(v) for v in lookup_all(payload, paths.get("email_verified"))[:1])
+        self.name: str | None = one("name")
+        self.given_name: str | None = one("given_name")
+        self.family_name: str | None = one("family_name")
+        self.username: str | None = one("username")
 
     def __getitem__(self, key: str) -> Any:
         return self.raw[key]
@@ -218,9 +384,15 @@ class Claims(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self.raw)
 
-    def claim(self, path: ClaimPath) -> Any:
+    def claim(self, path: Any) -> Any:
         """Return the value at a claim path (see the module docstring), or None."""
-        return lookup(self.raw, _normalise_path(path))
+        return lookup(self.raw, normalise_path(path))
 
     def __repr__(self) -> str:
         return f"<Claims iss={self.issuer!r} sub={self.sub!r}>"
+
+
+def _timestamp(value: Any) -> datetime.datetime | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 253402300800:
+        return datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc)
+    return None

@@ -63,6 +63,14 @@ GLOBAL_KEYS: dict[str, Any] = {
     "RESOURCE_DOCUMENTATION": None,
     "REQUIRED_SCOPES": (),
     "OPENAPI_SCHEME": "openIdConnect",
+    # User sync (docs/users.md)
+    "USER_FIELDS": {"email": "email", "first_name": "given_name", "last_name": "family_name"},
+    "LINK_BY_VERIFIED_EMAIL": False,
+    "STAFF_ROLES": (),
+    "SUPERUSER_ROLES": (),
+    "SYNC_GROUPS": False,
+    "USER_CACHE_TTL": 60,
+    "USER_CACHE_ALIAS": "default",
 }
 
 ALL_KEYS = {**ISSUER_KEYS, **GLOBAL_KEYS}
@@ -115,6 +123,13 @@ class Settings:
     resource: str | None
     resource_documentation: str | None
     required_scopes: tuple[str, ...]
+    user_fields: Mapping[str, Any]
+    link_by_verified_email: bool
+    staff_roles: frozenset[str]
+    superuser_roles: frozenset[str]
+    sync_groups: bool
+    user_cache_ttl: float
+    user_cache_alias: str
     by_issuer: Mapping[str, IssuerSettings] = field(repr=False, default_factory=dict)
     #: The drf-spectacular security scheme: "openIdConnect" (discovery URL) or "bearer" (a pasted JWT).
     openapi_scheme: str = "openIdConnect"
@@ -329,9 +344,13 @@ def validate(raw: Any) -> list[Problem]:
                 Problem("E009", f"{where}: CLAIMS must be a dict.", 'e.g. "CLAIMS": {"roles": "realm_access.roles"}.')
             )
         else:
-            from .claims import CLAIM_ATTRIBUTES
+            from .claims import CLAIM_ATTRIBUTES, normalise_path
 
-            for key in claims:
+            for key, path in claims.items():
+                try:
+                    normalise_path(path)
+                except TypeError as exc:
+                    problems.append(Problem("E009", f"{where}: CLAIMS[{key!r}]: {exc}.", "See docs/claims.md."))
                 if key not in CLAIM_ATTRIBUTES:
                     close = difflib.get_close_matches(str(key), CLAIM_ATTRIBUTES, n=1)
                     problems.append(
@@ -359,6 +378,7 @@ def validate(raw: Any) -> list[Problem]:
         "MIN_RSA_KEY_SIZE",
         "TOKEN_CACHE_TTL",
         "TOKEN_CACHE_SIZE",
+        "USER_CACHE_TTL",
     ):
         value = raw.get(key, GLOBAL_KEYS[key])
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -371,6 +391,13 @@ def validate(raw: Any) -> list[Problem]:
             )
     if raw.get("HTTP_TIMEOUT", 1) == 0:
         problems.append(Problem("E010", "HTTP_TIMEOUT must be more than 0.", "e.g. 5 (seconds for discovery and JWKS)"))
+    fields = raw.get("USER_FIELDS", {})
+    if not isinstance(fields, Mapping) or not all(isinstance(k, str) and k for k in fields):
+        problems.append(Problem("E012", "USER_FIELDS must be a dict of user field -> claim.", "See docs/users.md."))
+    for key in ("STAFF_ROLES", "SUPERUSER_ROLES"):
+        roles = raw.get(key, ())
+        if not isinstance(roles, str) and not (isinstance(roles, Sequence) and all(isinstance(r, str) for r in roles)):
+            problems.append(Problem("E012", f"{key} must be a list of role names.", "See docs/users.md."))
     resource = raw.get("RESOURCE")
     if resource is not None and (not isinstance(resource, str) or not url_allowed(resource, allow_http)):
         problems.append(
@@ -436,6 +463,13 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         resource=g["RESOURCE"],
         resource_documentation=g["RESOURCE_DOCUMENTATION"],
         required_scopes=_as_tuple(g["REQUIRED_SCOPES"]),
+        user_fields=dict(g["USER_FIELDS"]),
+        link_by_verified_email=bool(g["LINK_BY_VERIFIED_EMAIL"]),
+        staff_roles=frozenset(_as_tuple(g["STAFF_ROLES"])),
+        superuser_roles=frozenset(_as_tuple(g["SUPERUSER_ROLES"])),
+        sync_groups=bool(g["SYNC_GROUPS"]),
+        user_cache_ttl=float(g["USER_CACHE_TTL"]),
+        user_cache_alias=str(g["USER_CACHE_ALIAS"]),
         by_issuer={i.issuer: i for i in issuers},
         openapi_scheme=str(g["OPENAPI_SCHEME"]),
     )

@@ -1,11 +1,47 @@
-"""``request.user`` from verified claims: a DB-free ``TokenUser`` (stateless mode) or a synced Django user."""
+"""``request.user`` from verified claims: a lazily synced Django user, a DB-free ``TokenUser``, or a service principal.
+
+With ``SYNC_USERS`` (the default) ``request.user`` is a :class:`SyncedUser`: a lazy
+object that answers ``is_authenticated`` at once and reads or writes the database
+only when something uses the user. The identity is (issuer, sub), kept in
+:class:`~drf_oidc_jwks.models.OIDCIdentity`; the user row is written only when
+the fingerprint of the mapped claims changed.
+
+Refusing a locally deactivated user must not wait for the user to be used, so
+authentication checks ``is_active`` every time: from a small state entry in
+Django's cache (``USER_CACHE_TTL`` seconds, forgotten as soon as the user or the
+identity is saved or deleted) or, on a miss, with one SELECT that also preloads
+the user. See docs/users.md for the trade-offs.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Iterator
 from typing import Any
 
-from .claims import Claims
-from .conf import get_settings
+from django.contrib.auth import get_user_model
+from django.core.cache import caches
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
+from django.db import IntegrityError, models, transaction
+from django.utils.functional import SimpleLazyObject
+
+from .claims import CLAIM_ATTRIBUTES, Claims
+from .conf import Settings, get_settings
+from .exceptions import InvalidToken, TokenError
+from .signals import user_synced
+
+logger = logging.getLogger("drf_oidc_jwks")
+
+_ACTIVE, _INACTIVE, _NEW = "active", "inactive", "new"
+_UNKNOWN: Any = object()
+_MAX_ID = 255  # OIDCIdentity.issuer / .subject
+
+#: User fields the token may never write: local deactivation, passwords and the primary key stay
+#: local; staff and superuser flags only through STAFF_ROLES / SUPERUSER_ROLES.
+PROTECTED_FIELDS = frozenset({"password", "is_active", "last_login", "date_joined", "is_staff", "is_superuser"})
 
 
 class TokenUser:
@@ -19,12 +55,14 @@ class TokenUser:
     is_superuser = False
     is_anonymous = False
     is_authenticated = True
+    #: True for a :class:`ServicePrincipal` (a client acting for itself).
+    is_service = False
 
     def __init__(self, claims: Claims) -> None:
         self.claims = claims
         self.pk = self.id = claims.sub
         self.issuer = claims.issuer
-        self.username = claims.username or claims.sub or ""
+        self.username = claims.username or claims.email or claims.sub or ""
         self.email = claims.email or ""
         self.first_name = claims.given_name or ""
         self.last_name = claims.family_name or ""
@@ -43,6 +81,9 @@ class TokenUser:
 
     def get_full_name(self) -> str:
         return self.claims.name or f"{self.first_name} {self.last_name}".strip()
+
+    def get_short_name(self) -> str:
+        return self.first_name or self.username
 
     @property
     def groups(self) -> Any:
@@ -71,8 +112,386 @@ class TokenUser:
         return False
 
 
+class ServicePrincipal(TokenUser):
+    """A client acting for itself (client-credentials token): authenticated, never a person-user row.
+
+    ``pk``/``id`` are the token's subject; ``username`` is the client id.
+    """
+
+    is_service = True
+
+    def __init__(self, claims: Claims) -> None:
+        super().__init__(claims)
+        self.client_id = claims.client_id or claims.sub
+        self.username = self.client_id or ""
+        self.email = ""
+
+    def __str__(self) -> str:
+        return f"ServicePrincipal {self.username}"
+
+
+# ---------------------------------------------------------------------------
+# The cached active state of an identity
+
+
+def _state_key(issuer: str, subject: str) -> str:
+    # Hashed: bounded, and safe for memcached's key rules whatever the subject holds.
+    digest = hashlib.sha256(f"{issuer}\x00{subject}".encode()).hexdigest()[:40]
+    return f"drf_oidc_jwks:user:{digest}"
+
+
+def _state_get(s: Settings, key: str) -> str | None:
+    if s.user_cache_ttl <= 0:
+        return None
+    try:
+        value = caches[s.user_cache_alias].get(key)
+    except Exception:  # noqa: BLE001 - a broken cache means asking the database, never a 500
+        logger.warning("user state cache unavailable; reading the database")
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _state_set(s: Settings, key: str, state: str) -> None:
+    if s.user_cache_ttl <= 0:
+        return
+    try:
+        caches[s.user_cache_alias].set(key, state, timeout=s.user_cache_ttl)
+    except Exception:  # noqa: BLE001
+        logger.warning("user state cache unavailable; not caching")
+
+
+def forget_identity(issuer: str, subject: str) -> None:
+    """Drop the cached state of (issuer, subject), now and again when the current transaction commits."""
+    try:
+        s = get_settings()
+    except ImproperlyConfigured:
+        return
+    if s.user_cache_ttl <= 0:
+        return
+    key = _state_key(issuer, subject)
+
+    def delete() -> None:
+        try:
+            caches[s.user_cache_alias].delete(key)
+        except Exception:  # noqa: BLE001
+            logger.warning("user state cache unavailable; could not forget a user's state")
+
+    delete()
+    # A request that read the row before this transaction commits may cache the old state;
+    # deleting again after the commit closes that window.
+    transaction.on_commit(delete)
+
+
+def forget_user(user: Any) -> None:
+    """Drop the cached state of every identity of ``user`` (after a bulk ``update()`` that sent no signal)."""
+    from .models import OIDCIdentity
+
+    for issuer, subject in OIDCIdentity.objects.filter(user_id=user.pk).values_list("issuer", "subject"):
+        forget_identity(issuer, subject)
+
+
+# ---------------------------------------------------------------------------
+# Mapping claims onto the user
+
+
+def _user_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    try:
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        raise ImproperlyConfigured(f"DRF_OIDC_JWKS: the user model has no field {name!r} (USER_FIELDS).") from None
+    if not isinstance(field, models.Field) or not field.concrete or field.many_to_many or field.primary_key:
+        raise ImproperlyConfigured(f"DRF_OIDC_JWKS: {name!r} cannot be written from claims (USER_FIELDS).")
+    return field
+
+
+def _coerce(field: models.Field[Any, Any], value: Any) -> Any:
+    """Fit a claim value to a user field; a value that does not fit becomes empty, never a database error."""
+    if isinstance(field, models.BooleanField):
+        return value is True or (isinstance(value, str) and value.lower() == "true")
+    if isinstance(field, (models.CharField, models.TextField)):
+        if isinstance(value, (frozenset, set)):
+            value = " ".join(sorted(value))
+        elif isinstance(value, (list, tuple)):
+            value = " ".join(v for v in value if isinstance(v, str))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            return None if field.null else ""
+        # A too-long claim must not become a database error (PostgreSQL refuses, SQLite would not).
+        return value[: field.max_length] if field.max_length else value
+    if value is None or isinstance(value, (dict, list, tuple)):
+        return None if field.null else field.get_default()
+    try:
+        return field.to_python(value)
+    except (ValidationError, TypeError, ValueError, OverflowError):
+        return None if field.null else field.get_default()
+
+
+def _claim_value(claims: Claims, source: str) -> Any:
+    if source in CLAIM_ATTRIBUTES:
+        return getattr(claims, "sub" if source == "subject" else source)
+    return claims.claim(source)
+
+
+def mapped_values(claims: Claims, s: Settings | None = None) -> dict[str, Any]:
+    """Return the user field values the claims map to (``USER_FIELDS``, ``STAFF_ROLES``, ``SUPERUSER_ROLES``)."""
+    s = s or get_settings()
+    model = get_user_model()
+    values: dict[str, Any] = {}
+    for name, source in s.user_fields.items():
+        if name in PROTECTED_FIELDS:
+            raise ImproperlyConfigured(
+                f"DRF_OIDC_JWKS: USER_FIELDS may not write {name!r}; "
+                "use STAFF_ROLES / SUPERUSER_ROLES for the admin flags, is_active and passwords stay local."
+            )
+        values[name] = _coerce(_user_field(model, name), _claim_value(claims, str(source)))
+    if s.staff_roles:
+        _user_field(model, "is_staff")
+        values["is_staff"] = bool(claims.roles & s.staff_roles)
+    if s.superuser_roles:
+        _user_field(model, "is_superuser")
+        values["is_superuser"] = bool(claims.roles & s.superuser_roles)
+    return values
+
+
+def _group_names(claims: Claims, s: Settings) -> list[str] | None:
+    if not s.sync_groups:
+        return None
+    from django.contrib.auth.models import Group
+
+    limit = Group._meta.get_field("name").max_length or 150  # type: ignore[union-attr]
+    return sorted(r for r in claims.roles if len(r) <= limit)
+
+
+def _fingerprint(values: dict[str, Any], groups: list[str] | None) -> str:
+    data = {"fields": values, "groups": groups}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def fingerprint(claims: Claims, s: Settings | None = None) -> str:
+    """Return the hash of everything the claims write onto the user; equal hashes mean nothing to write."""
+    s = s or get_settings()
+    return _fingerprint(mapped_values(claims, s), _group_names(claims, s))
+
+
+def _set_groups(user: Any, names: list[str] | None) -> None:
+    if names is None or not hasattr(user, "groups"):
+        return
+    from django.contrib.auth.models import Group
+
+    groups = [Group.objects.get_or_create(name=name)[0] for name in names]
+    user.groups.set(groups)
+
+
+# ---------------------------------------------------------------------------
+# Loading, creating and updating
+
+
+def _select(claims: Claims) -> Any:
+    from .models import OIDCIdentity
+
+    try:
+        return OIDCIdentity.objects.select_related("user").get(issuer=claims.issuer, subject=claims.sub)
+    except OIDCIdentity.DoesNotExist:
+        return None
+
+
+def _usernames(claims: Claims, values: dict[str, Any], field: models.Field[Any, Any]) -> Iterator[str]:
+    """Candidate usernames: the preferred one, then one made unique by the identity, then random ones."""
+    name = field.name
+    base = values.get(name) or claims.username or claims.email or claims.sub or "user"
+    base = str(base)
+    limit = field.max_length or 150
+    yield base[:limit]
+    # Deterministic for an identity, so concurrent first requests of one subject pick the same name
+    # (and collide on the identity), while another subject with the same preferred name gets its own.
+    digest = hashlib.sha256(f"{claims.issuer}\x00{claims.sub}".encode()).hexdigest()[:10]
+    yield f"{base[: limit - 11]}.{digest}"
+    for _ in range(3):
+        yield f"{base[: limit - 13]}.{secrets.token_hex(6)}"
+
+
+def _linkable_user(claims: Claims, s: Settings) -> Any:
+    """The existing local user to attach a new identity to, only under LINK_BY_VERIFIED_EMAIL."""
+    if not (s.link_by_verified_email and claims.email_verified and claims.email):
+        return None
+    from .models import OIDCIdentity
+
+    model = get_user_model()
+    email_field = model.get_email_field_name()
+    matches = list(model._default_manager.filter(**{f"{email_field}__iexact": claims.email})[:2])
+    if len(matches) != 1:
+        return None  # none, or ambiguous: never guess
+    user = matches[0]
+    if getattr(user, "is_superuser", False):
+        return None  # an e-mail claim never takes over a local superuser
+    if OIDCIdentity.objects.filter(user=user, issuer=claims.issuer).exists():
+        return None  # already linked to another account of this issuer
+    return user
+
+
+def _create(claims: Claims, s: Settings, values: dict[str, Any], fp: str) -> tuple[Any, bool]:
+    """Create the identity (and user); return (identity, created). Safe against concurrent first requests."""
+    from .models import OIDCIdentity
+
+    model = get_user_model()
+    username_field = _user_field(model, model.USERNAME_FIELD)
+    link = _linkable_user(claims, s)
+    groups = _group_names(claims, s)
+    candidates = _usernames(claims, values, username_field)
+    for username in candidates:
+        try:
+            with transaction.atomic():
+                if link is not None:
+                    user = link
+                    changed = [k for k, v in values.items() if k != username_field.name and getattr(user, k) != v]
+                    for k in changed:
+                        setattr(user, k, values[k])
+                    if changed:
+                        user.save(update_fields=changed)
+                else:
+                    fields = {k: v for k, v in values.items() if k != username_field.name}
+                    user = model(**{username_field.name: username}, **fields)
+                    user.set_unusable_password()
+                    user.save()
+                identity = OIDCIdentity.objects.create(
+                    issuer=claims.issuer,
+                    subject=claims.sub,
+                    user=user,
+                    fingerprint=fp,
+                    claims_issued_at=claims.issued_at,
+                )
+                _set_groups(user, groups)
+        except IntegrityError:
+            existing = _select(claims)
+            if existing is not None:
+                return existing, False  # a concurrent request created it first
+            link = None
+            continue  # the username is taken: try the next candidate
+        logger.info("user created for a new identity (identity id %s, linked=%s)", identity.pk, link is not None)
+        return identity, True
+    raise IntegrityError("no free username for a new identity")
+
+
+def _update(identity: Any, claims: Claims, s: Settings, values: dict[str, Any], fp: str) -> bool:
+    """Write changed mapped fields; return whether anything was written."""
+    stored = identity.claims_issued_at
+    if stored is not None and claims.issued_at is not None and claims.issued_at < stored:
+        return False  # an older, still valid token must not roll back what a newer one wrote
+    user = identity.user
+    model = get_user_model()
+    changed = [k for k, v in values.items() if k != model.USERNAME_FIELD and getattr(user, k) != v]
+    try:
+        with transaction.atomic():
+            for k in changed:
+                setattr(user, k, values[k])
+            if changed:
+                user.save(update_fields=changed)
+            _set_groups(user, _group_names(claims, s))
+            identity.fingerprint = fp
+            identity.claims_issued_at = claims.issued_at
+            identity.save(update_fields=["fingerprint", "claims_issued_at", "updated_at"])
+    except IntegrityError:
+        # e.g. a unique e-mail field another user already holds: keep the user as it is.
+        logger.warning("user fields not updated from claims: a unique value is taken (identity id %s)", identity.pk)
+        user.refresh_from_db()
+        return False
+    return True
+
+
+def load_user(claims: Claims, identity: Any = _UNKNOWN) -> Any:
+    """Return the Django user of (issuer, sub), created or updated as the claims say; TokenError when inactive.
+
+    ``identity`` is the row already selected (None: known not to exist), to save a query.
+    """
+    s = get_settings()
+    if identity is _UNKNOWN:
+        identity = _select(claims)
+    values = mapped_values(claims, s)
+    fp = _fingerprint(values, _group_names(claims, s))
+    created = written = False
+    if identity is None:
+        identity, created = _create(claims, s, values, fp)
+    if not created and identity.fingerprint != fp:
+        written = _update(identity, claims, s, values, fp)
+    user = identity.user
+    _state_set(s, _state_key(claims.issuer or "", claims.sub or ""), _ACTIVE if user.is_active else _INACTIVE)
+    if created or written:
+        user_synced.send(sender=type(identity), user=user, identity=identity, created=created, claims=claims)
+    if not user.is_active:
+        raise TokenError("user_inactive", "The user account is inactive.", "is_active is False")
+    return user
+
+
+class SyncedUser(SimpleLazyObject):  # type: ignore[type-arg]
+    """``request.user`` with ``SYNC_USERS``: the Django user of (issuer, sub), loaded on first real use.
+
+    ``is_authenticated``, ``is_anonymous``, truth and ``claims`` need no database; any other
+    attribute loads (creating or updating) the user.
+    """
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def __init__(self, claims: Claims, identity: Any = _UNKNOWN) -> None:
+        def setup() -> Any:
+            try:
+                return load_user(claims, identity)
+            except TokenError as exc:
+                # Loaded inside a view, after authentication: answer as authentication would.
+                raise InvalidToken(exc.description, exc.code) from None
+
+        super().__init__(setup)
+        self.__dict__["claims"] = claims
+
+    def __bool__(self) -> bool:
+        return True
+
+    @property
+    def is_loaded(self) -> bool:
+        """Whether the user has been read from the database yet."""
+        from django.utils.functional import empty
+
+        return self._wrapped is not empty
+
+
+def resolve_user(claims: Claims, s: Settings | None = None) -> SyncedUser:
+    """Refuse a locally deactivated user, and return the lazy ``request.user`` of (issuer, sub)."""
+    s = s or get_settings()
+    if not claims.sub or not claims.issuer:
+        raise TokenError("missing_claim", "The token lacks the 'sub' claim.", "no subject to map a user to")
+    if len(claims.sub) > _MAX_ID or len(claims.issuer) > _MAX_ID:
+        # OIDC Core caps sub at 255 characters; a longer one must not become a database error.
+        raise TokenError("malformed_token", "The token is malformed.", "sub or iss longer than 255 characters")
+    key = _state_key(claims.issuer, claims.sub)
+    state = _state_get(s, key)
+    if state == _INACTIVE:
+        raise TokenError("user_inactive", "The user account is inactive.", "is_active is False (cached)")
+    if state in (_ACTIVE, _NEW):
+        return SyncedUser(claims)
+    identity = _select(claims)
+    if identity is None:
+        if s.link_by_verified_email and claims.email_verified and claims.email:
+            # Linking may attach this identity to an existing, possibly inactive, user: decide now.
+            user = load_user(claims, None)
+            lazy = SyncedUser(claims)
+            lazy._wrapped = user
+            return lazy
+        _state_set(s, key, _NEW)
+        return SyncedUser(claims, None)
+    if not identity.user.is_active:
+        _state_set(s, key, _INACTIVE)
+        raise TokenError("user_inactive", "The user account is inactive.", "is_active is False")
+    _state_set(s, key, _ACTIVE)
+    return SyncedUser(claims, identity)
+
+
 def get_user(claims: Claims) -> Any:
-    """Return the user for verified claims, as ``SYNC_USERS`` says."""
-    if not get_settings().sync_users:
+    """Return the user for verified claims: a service principal, a ``TokenUser`` or a synced user."""
+    if claims.is_machine:
+        # Client credentials: no person behind the token, so no user row (docs/users.md).
+        return ServicePrincipal(claims)
+    s = get_settings()
+    if not s.sync_users:
         return TokenUser(claims)
-    return TokenUser(claims)  # replaced by the synced user in users sync (issue: claims and users)
+    return resolve_user(claims, s)

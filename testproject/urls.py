@@ -8,6 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/health", views.HealthView.as_view(), name="health"),
     path("api/me", views.MeView.as_view(), name="me"),
+    path("api/personalized", views.PersonalizedView.as_view(), name="personalized"),
     path("api/bench/unauthenticated-me", bench_views.UnauthenticatedMeView.as_view(), name="bench-baseline"),
     path("api/", include("testproject.api.authz_urls")),
     path("", include("drf_oidc_jwks.urls")),

@@ -28,6 +28,16 @@ def _clean_state() -> Iterator[None]:
     tokens.reset_memo()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Database access for every test: with SYNC_USERS (the default) a request reads the user's state.
+
+    A marker, not a fixture, so pytest-django sees it when it decides which test databases to create.
+    """
+    for item in items:
+        if item.get_closest_marker("django_db") is None:
+            item.add_marker(pytest.mark.django_db)
+
+
 @pytest.fixture
 def issuer() -> TestIssuer:
     return TestIssuer(audience=AUDIENCE)
