@@ -180,6 +180,9 @@ def validate_claims(payload: Mapping[str, Any], issuer: IssuerSettings, leeway: 
     for name in ("sub", "jti"):
         if name in payload and not isinstance(payload[name], str):
             raise TokenError("malformed_token", "The token is malformed.", f"{name} is not a string")
+    if "\x00" in payload.get("sub", ""):
+        # A NUL byte is never part of a real identifier, and PostgreSQL text cannot hold one (a 500 in user sync).
+        raise TokenError("malformed_token", "The token is malformed.", "sub contains a NUL byte")
     if issuer.audience is not None:
         _check_audience(payload, issuer)
     if "cnf" in payload:

@@ -358,6 +358,7 @@ def test_parser_differentials_non_json_non_utf8_and_out_of_range_values_are_refu
         b'{"exp": Infinity}',
         b'{"sub": "\xff\xfe"}',
         b'{"sub": "\\ud800"}',
+        b'{"sub": "alice\\u0000admin"}',
         b'{"role": ["admin\\udfff"]}',
         b'{"exp": 1e400}',
         b'{"exp": ' + b"9" * 400 + b"}",

@@ -28,6 +28,8 @@ from drf_oidc_jwks.jwks import JWKSClient
 from drf_oidc_jwks.testing import JWKSServer, Response, TestIssuer, generate_key
 from tests.services import RedisServer
 
+pytestmark = pytest.mark.faults
+
 MB = 1024 * 1024
 
 

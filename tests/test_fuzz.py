@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from drf_oidc_jwks import jwks, tokens
 from drf_oidc_jwks.testing import JWKSServer, Response, TestIssuer
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.fuzz]  # accepted tokens sync their user
 
 CORPUS = Path(__file__).resolve().parent / "fuzz_corpus"
 OUTCOMES = {200, 401, 403, 503}
