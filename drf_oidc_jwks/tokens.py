@@ -160,26 +160,48 @@ def validate_claims(payload: Mapping[str, Any], issuer: IssuerSettings, leeway: 
     for name in issuer.required_claims:
         if name not in payload:
             if name == "aud":
-                raise TokenError("invalid_audience", "The token is not meant for this API.", "no aud claim")
-            raise TokenError("missing_claim", f"The token lacks the '{name}' claim.", f"{name} missing")
+                raise TokenError(
+                    "invalid_audience",
+                    "The token is not meant for this API.",
+                    f"no aud claim; expected one of {list(issuer.audience or ())}",
+                )
+            raise TokenError(
+                "missing_claim",
+                f"The token lacks the '{name}' claim.",
+                f"required claim {name!r} is absent (REQUIRED_CLAIMS {list(issuer.required_claims)})",
+            )
     iat = _number(payload, "iat")
     if iat is not None and iat > now + leeway:
         raise TokenError(
-            "token_not_yet_valid", "The token is not yet valid.", f"iat is {iat - now:.0f}s in the future"
+            "token_not_yet_valid",
+            "The token is not yet valid.",
+            f"iat is {iat - now:.0f}s in the future (leeway {leeway:g}s)",
         )
     nbf = _number(payload, "nbf")
     if nbf is not None and nbf > now + leeway:
         raise TokenError(
-            "token_not_yet_valid", "The token is not yet valid.", f"nbf is {nbf - now:.0f}s in the future"
+            "token_not_yet_valid",
+            "The token is not yet valid.",
+            f"nbf is {nbf - now:.0f}s in the future (leeway {leeway:g}s)",
         )
     exp = _number(payload, "exp")
     if exp is not None and exp <= now - leeway:
-        raise TokenError("token_expired", "The token has expired.", f"expired {now - exp:.0f}s ago (leeway {leeway:g}s)")
+        raise TokenError(
+            "token_expired",
+            "The token has expired.",
+            f"expired {now - exp:.0f}s ago (exp {safe(exp)}, leeway {leeway:g}s)",
+        )
     if payload.get("iss") != issuer.issuer:
-        raise TokenError("invalid_issuer", "The token's issuer is not trusted.", "iss mismatch")
+        raise TokenError(
+            "invalid_issuer",
+            "The token's issuer is not trusted.",
+            f"iss {safe(payload.get('iss'))}, expected {issuer.issuer!r}",
+        )
     for name in ("sub", "jti"):
         if name in payload and not isinstance(payload[name], str):
-            raise TokenError("malformed_token", "The token is malformed.", f"{name} is not a string")
+            raise TokenError(
+                "malformed_token", "The token is malformed.", f"{name} is not a string: {safe(payload[name])}"
+            )
     if "\x00" in payload.get("sub", ""):
         # A NUL byte is never part of a real identifier, and PostgreSQL text cannot hold one (a 500 in user sync).
         raise TokenError("malformed_token", "The token is malformed.", "sub contains a NUL byte")
@@ -204,19 +226,25 @@ def _check_audience(payload: Mapping[str, Any], issuer: IssuerSettings) -> None:
         raise TokenError(
             "invalid_audience",
             "The token is not meant for this API.",
-            f"client_id {safe(payload.get('client_id'))} not in {list(expected)}",
+            f"no aud, and client_id {safe(payload.get('client_id'))}; expected one of {list(expected)}",
         )
     aud = payload.get("aud")
     if not aud:
-        raise TokenError("invalid_audience", "The token is not meant for this API.", "no aud claim")
+        raise TokenError(
+            "invalid_audience",
+            "The token is not meant for this API.",
+            f"no aud claim; expected one of {list(expected)}",
+        )
     values = [aud] if isinstance(aud, str) else aud
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise TokenError("invalid_audience", "The token is not meant for this API.", "aud is not a string or list")
+        raise TokenError(
+            "invalid_audience", "The token is not meant for this API.", f"aud is not a string or list: {safe(aud)}"
+        )
     if not any(v in expected for v in values):
         raise TokenError(
             "invalid_audience",
             "The token is not meant for this API.",
-            f"aud {safe(aud)} not in {list(expected)}",
+            f"aud {safe(aud)}, expected one of {list(expected)}",
         )
 
 
@@ -227,7 +255,11 @@ def verify_signature(parsed: Parsed, key: PublicKey, alg: str) -> None:
     except Exception:  # noqa: BLE001 - any failure inside the crypto is a bad signature, never a 500
         ok = False
     if not ok:
-        raise TokenError("invalid_signature", "The token's signature is invalid.", "signature does not verify")
+        raise TokenError(
+            "invalid_signature",
+            "The token's signature is invalid.",
+            f"signature does not verify with key {key.kid!r} ({key.kty}, {alg})",
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -321,7 +353,11 @@ def verify_token(raw: str | bytes, settings: Settings | None = None, *, now: flo
         issuer = s.issuer_for(iss)
         if issuer is None:
             # No network request for an issuer nobody configured.
-            raise TokenError("invalid_issuer", "The token's issuer is not trusted.", f"iss {safe(iss)} not configured")
+            raise TokenError(
+                "invalid_issuer",
+                "The token's issuer is not trusted.",
+                f"iss {safe(iss)} is not a configured ISSUER ({', '.join(repr(i.issuer) for i in s.issuers)})",
+            )
         alg, kid = _check_header(header, issuer)
         client = get_client(issuer)
         key = client.get_key(kid, alg)

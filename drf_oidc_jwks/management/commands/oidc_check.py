@@ -1,0 +1,331 @@
+"""``manage.py oidc_check``: fetch discovery and the JWKS now, as configured, and say what would refuse tokens.
+
+The live fetch goes through a private :class:`~drf_oidc_jwks.jwks.JWKSClient` whose cache is a
+throw-away one, so checking never changes what the running workers share (no new entry, no failure
+backoff); the shared cache is only read, to report what it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from django.conf import settings as django_settings
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from drf_oidc_jwks.checks import run_all
+from drf_oidc_jwks.conf import IssuerSettings, Settings, get_settings
+from drf_oidc_jwks.exceptions import KeySourceError
+from drf_oidc_jwks.jwks import FetchResult, JWKSClient, KeySet, PublicKey, http_fetch, parse_key
+
+#: Algorithm families, to say which ALGORITHMS entry a key of the JWKS could serve.
+_FAMILY_HINT = {"RSA": "RS256", "EC": "ES256", "OKP": "EdDSA"}
+
+
+def redact(location: Any) -> Any:
+    """Hide passwords in a cache LOCATION (``redis://:secret@host`` -> ``redis://:***@host``)."""
+    if isinstance(location, (list, tuple)):
+        return [redact(item) for item in location]
+    if not isinstance(location, str) or "@" not in location:
+        return location
+    parts = urlsplit(location)
+    if parts.password is None:
+        return location
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class _Recorder:
+    """A fetcher that remembers what it was asked and what it got, for the report."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, url: str, *, timeout: float, max_bytes: int, allow_insecure_http: bool) -> FetchResult:
+        started = time.monotonic()
+        call: dict[str, Any] = {"url": url}
+        self.calls.append(call)
+        try:
+            result = http_fetch(url, timeout=timeout, max_bytes=max_bytes, allow_insecure_http=allow_insecure_http)
+        except KeySourceError as exc:
+            call["error"] = exc.description
+            raise
+        finally:
+            call["ms"] = round((time.monotonic() - started) * 1000, 1)
+        call["document"] = result.document
+        call["max_age"] = result.max_age
+        return result
+
+
+def describe_key(key: PublicKey, algorithms: tuple[str, ...]) -> dict[str, Any]:
+    """One key of the JWKS as the report shows it."""
+    return {
+        "kid": key.kid,
+        "kty": key.kty,
+        "alg": key.alg,
+        "crv": key.crv,
+        "size": key.size,
+        "verifies": [alg for alg in algorithms if key.allows(alg)],
+    }
+
+
+def _cached(client: JWKSClient, now: float) -> dict[str, Any]:
+    entry = client._cache_get("jwks")
+    held: dict[str, Any] = {"jwks": None}
+    if isinstance(entry, Mapping) and "version" in entry:
+        held["jwks"] = {
+            "version": entry.get("version"),
+            "keys": len(entry.get("keys") or ()),
+            "kids": [k.get("kid") for k in entry.get("keys") or () if isinstance(k, Mapping)],
+            "fetched_ago": round(now - float(entry["fetched_at"]), 1),
+            "fresh_for": round(float(entry["fresh_until"]) - now, 1),
+            "stale_for": round(float(entry["stale_until"]) - now, 1),
+        }
+    discovered = client._cache_get("discovery")
+    held["discovered_jwks_uri"] = discovered if isinstance(discovered, str) else None
+    failed = client._cache_get("failed")
+    held["failure_backoff_for"] = round(failed - now, 1) if isinstance(failed, (int, float)) and failed > now else None
+    held["refresh_in_progress"] = client._cache_get("lock") is not None
+    held["unknown_kid_cooldown"] = client._cache_get("cooldown") is not None
+    return held
+
+
+def check_issuer(issuer: IssuerSettings, s: Settings, cache_ok: bool) -> dict[str, Any]:
+    """Fetch discovery and the JWKS of ``issuer`` now and judge whether its tokens can be verified."""
+    report: dict[str, Any] = {
+        "issuer": issuer.issuer,
+        "discovery_url": None if issuer.jwks_url else issuer.discovery_url,
+        "jwks_url": issuer.jwks_url,
+        "audience": list(issuer.audience) if issuer.audience is not None else None,
+        "algorithms": list(issuer.algorithms),
+        "provider": issuer.provider,
+        "errors": [],
+        "warnings": [],
+    }
+    now = time.time()
+    cached_fresh_or_stale = False
+    if cache_ok:
+        shared = JWKSClient(issuer, s, fetch=_refuse_fetch)
+        report["cache"] = _cached(shared, now)
+        held = report["cache"]["jwks"]
+        cached_fresh_or_stale = held is not None and held["stale_for"] > 0 and held["keys"] > 0
+
+    recorder = _Recorder()
+    scratch = LocMemCache(f"drf-oidc-jwks-check-{uuid.uuid4().hex}", {})
+    probe = JWKSClient(issuer, s, fetch=recorder, cache=scratch)
+    keyset: KeySet | None = None
+    try:
+        keyset = probe.refresh(None, wait=True)
+    except KeySourceError as exc:
+        where = recorder.calls[-1]["url"] if recorder.calls else issuer.jwks_url or issuer.discovery_url
+        reason = exc.description
+        document = recorder.calls[-1].get("document") if recorder.calls else None
+        if reason == "discovery document names another issuer" and isinstance(document, Mapping):
+            reason += f": {str(document.get('issuer'))[:200]!r}, expected {issuer.issuer!r}"
+        report["fetch_error"] = f"{reason} ({where})"
+    finally:
+        scratch.clear()
+    report["requests"] = [{k: v for k, v in c.items() if k != "document"} for c in recorder.calls]
+    if not issuer.jwks_url:
+        discovered = [c for c in recorder.calls if c["url"] == issuer.discovery_url and "document" in c]
+        if discovered:
+            doc = discovered[0]["document"]
+            report["jwks_uri"] = doc.get("jwks_uri") if isinstance(doc, Mapping) else None
+    else:
+        report["jwks_uri"] = issuer.jwks_url
+
+    jwks_doc = recorder.calls[-1].get("document") if recorder.calls else None
+    skipped = []
+    raw_keys = jwks_doc.get("keys") if isinstance(jwks_doc, Mapping) else None
+    for index, jwk in enumerate(raw_keys if isinstance(raw_keys, list) else []):
+        try:
+            parse_key(jwk, s.min_rsa_key_size)
+        except ValueError as exc:
+            kid = jwk.get("kid") if isinstance(jwk, Mapping) else None
+            skipped.append({"index": index, "kid": kid, "reason": str(exc)})
+    report["skipped_keys"] = skipped
+
+    if keyset is None:
+        if cached_fresh_or_stale:
+            report["warnings"].append(
+                "the identity provider cannot be reached now: " + report["fetch_error"] + "; "
+                "the cached keys keep serving tokens with known kids until they go stale"
+            )
+        else:
+            report["errors"].append(
+                "no keys: " + report["fetch_error"] + "; every token is answered 503 idp_unavailable"
+            )
+        report["status"] = "degraded" if cached_fresh_or_stale else "failing"
+        return report
+
+    report["keys"] = [describe_key(k, issuer.algorithms) for k in keyset.keys]
+    report["fresh_for"] = round(keyset.fresh_until - keyset.fetched_at, 1)
+
+    usable = {alg: [k.kid for k in keyset.keys if k.allows(alg)] for alg in issuer.algorithms}
+    if not any(usable.values()):
+        families = sorted({_FAMILY_HINT.get(k.kty, k.kty) if k.alg is None else k.alg for k in keyset.keys})
+        report["errors"].append(
+            f"no key of the JWKS can verify {', '.join(issuer.algorithms)}: every token is refused "
+            f"(unsupported_algorithm); the JWKS holds keys for {', '.join(families)}: add that to ALGORITHMS"
+        )
+    else:
+        for alg, kids in usable.items():
+            if not kids:
+                report["warnings"].append(f"ALGORITHMS allows {alg} but no key of the JWKS can verify it")
+    if len(keyset.keys) > 1 and any(k.kid is None for k in keyset.keys):
+        report["warnings"].append("several keys and some without kid: tokens without kid are refused (unknown_key)")
+    report["status"] = "failing" if report["errors"] else "ok"
+    return report
+
+
+def _refuse_fetch(url: str, *, timeout: float, max_bytes: int, allow_insecure_http: bool) -> FetchResult:
+    raise KeySourceError("the shared-cache reader never fetches")
+
+
+def build_report() -> dict[str, Any]:
+    """Everything ``oidc_check`` prints, as data."""
+    report: dict[str, Any] = {"checks": [], "issuers": [], "errors": []}
+    for message in run_all():
+        if message.is_silenced():
+            continue
+        report["checks"].append(
+            {
+                "id": message.id,
+                "level": "error" if message.is_serious() else "warning",
+                "msg": message.msg,
+                "hint": message.hint,
+            }
+        )
+    try:
+        s = get_settings()
+    except ImproperlyConfigured as exc:
+        report["errors"].append(f"settings: {exc}")
+        report["ok"] = False
+        return report
+    alias = s.jwks_cache_alias
+    cache_conf = (getattr(django_settings, "CACHES", {}) or {}).get(alias)
+    cache_report: dict[str, Any] = {"alias": alias}
+    cache_ok = False
+    if isinstance(cache_conf, Mapping):
+        cache_report["backend"] = cache_conf.get("BACKEND")
+        cache_report["location"] = redact(cache_conf.get("LOCATION", ""))
+        try:
+            caches[alias].get("drf_oidc_jwks:check")
+            cache_ok = True
+        except Exception as exc:  # noqa: BLE001 - any backend failure is reported, not raised
+            cache_report["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+            report["errors"].append(f"cache {alias!r} cannot be read: {cache_report['error']}")
+    else:
+        cache_report["error"] = "not in CACHES"
+    report["cache"] = cache_report
+    for issuer in s.issuers:
+        report["issuers"].append(check_issuer(issuer, s, cache_ok))
+    serious = [c for c in report["checks"] if c["level"] == "error"]
+    report["ok"] = not serious and not report["errors"] and all(i["status"] != "failing" for i in report["issuers"])
+    return report
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}s"
+
+
+class Command(BaseCommand):
+    help = (
+        "Resolve discovery and the JWKS of every configured issuer now, show the keys, the cache and the "
+        "system checks; exit 1 when tokens would be refused."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        report = build_report()
+        if options["json"]:
+            self.stdout.write(json.dumps(report, indent=2, default=str))
+        else:
+            self.print_report(report)
+        if not report["ok"]:
+            raise CommandError("tokens would be refused: see above", returncode=1)
+
+    def print_report(self, report: dict[str, Any]) -> None:
+        """Print the report for a person."""
+        w = self.stdout.write
+        w("System checks")
+        if not report["checks"]:
+            w("  no problems")
+        for c in report["checks"]:
+            w(f"  {c['level'].upper()} {c['id']}: {c['msg']}")
+            if c["hint"]:
+                w(f"      fix: {c['hint']}")
+        for error in report["errors"]:
+            w(f"ERROR {error}")
+        cache = report.get("cache")
+        if cache:
+            w("")
+            w(f"JWKS cache: CACHES[{cache['alias']!r}]")
+            if "backend" in cache:
+                w(f"  backend:  {cache['backend']}")
+                w(f"  location: {cache['location']}")
+            if "error" in cache:
+                w(f"  ERROR {cache['error']}")
+            if str(cache.get("backend", "")).endswith("LocMemCache"):
+                w("  (a LocMemCache lives in each process: this command sees its own, not the server's)")
+        for issuer in report["issuers"]:
+            self.print_issuer(issuer)
+        w("")
+        if report["ok"]:
+            w(self.style.SUCCESS("OK: tokens of every configured issuer can be verified."))
+        else:
+            w(self.style.ERROR("FAILING: tokens would be refused (see the errors above)."))
+
+    def print_issuer(self, i: dict[str, Any]) -> None:
+        """Print one issuer's section."""
+        w = self.stdout.write
+        w("")
+        w(f"Issuer {i['issuer']}")
+        aud = "None (any audience: W001)" if i["audience"] is None else ", ".join(i["audience"])
+        w(f"  audience:   {aud}")
+        w(f"  algorithms: {', '.join(i['algorithms'])}    provider: {i['provider']}")
+        if i["discovery_url"]:
+            w(f"  discovery:  {i['discovery_url']}")
+        w(f"  jwks_uri:   {i.get('jwks_uri') or '(not resolved)'}")
+        for r in i["requests"]:
+            outcome = r.get("error") or "200 OK"
+            w(f"    GET {r['url']} -> {outcome} in {r['ms']} ms")
+        if "keys" in i:
+            w(f"  keys ({len(i['keys'])}, fresh for {_seconds(i['fresh_for'])} after a fetch):")
+            for k in i["keys"]:
+                size = f"{k['size']} bits" if k["size"] else k["crv"]
+                verifies = ", ".join(k["verifies"]) or "none of ALGORITHMS"
+                w(f"    kid={k['kid']}  kty={k['kty']}  alg={k['alg'] or '-'}  size={size}  verifies: {verifies}")
+        for k in i["skipped_keys"]:
+            w(f"    skipped key #{k['index']} (kid={k['kid']}): {k['reason']}")
+        held = i.get("cache")
+        if held is not None:
+            jwks = held["jwks"]
+            if jwks is None:
+                w("  cache holds: no JWKS yet (the first request fetches it)")
+            else:
+                state = "fresh" if jwks["fresh_for"] > 0 else ("stale" if jwks["stale_for"] > 0 else "expired")
+                w(
+                    f"  cache holds: version {jwks['version']}, {jwks['keys']} key(s) {jwks['kids']}, "
+                    f"fetched {_seconds(jwks['fetched_ago'])} ago, {state} "
+                    f"(fresh for {_seconds(max(0, jwks['fresh_for']))}, "
+                    f"usable for {_seconds(max(0, jwks['stale_for']))})"
+                )
+            if held["failure_backoff_for"]:
+                w(f"  cache holds: a failed fetch, no retry for {_seconds(held['failure_backoff_for'])}")
+            if held["unknown_kid_cooldown"]:
+                w("  cache holds: the unknown-kid refresh cooldown is running")
+        for warning in i["warnings"]:
+            w(self.style.WARNING(f"  WARNING {warning}"))
+        for error in i["errors"]:
+            w(self.style.ERROR(f"  ERROR {error}"))
+        w(f"  status: {i['status']}")
