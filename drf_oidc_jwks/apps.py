@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import importlib.util
+
 from django.apps import AppConfig
 
 
@@ -15,3 +17,5 @@ class DrfOidcJwksConfig(AppConfig):
         from .conf import reload_settings
 
         setting_changed.connect(reload_settings, dispatch_uid="drf_oidc_jwks.reload_settings")
+        if importlib.util.find_spec("drf_spectacular") is not None:
+            from . import openapi  # noqa: F401  (registers the drf-spectacular security scheme)
