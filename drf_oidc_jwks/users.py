@@ -19,13 +19,14 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Iterator
-from typing import Any
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.core.cache import caches
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, OperationalError, connection, models, transaction
 from django.utils.functional import SimpleLazyObject
 
 from .claims import CLAIM_ATTRIBUTES, Claims
@@ -217,6 +218,8 @@ def _coerce(field: models.Field[Any, Any], value: Any) -> Any:
             value = str(value)
         if not isinstance(value, str):
             return None if field.null else ""
+        # PostgreSQL text cannot hold NUL (DataError, a 500): drop it (tests/test_fuzz.py seed corpus).
+        value = value.replace("\x00", "")
         # A too-long claim must not become a database error (PostgreSQL refuses, SQLite would not).
         return value[: field.max_length] if field.max_length else value
     if value is None or isinstance(value, (dict, list, tuple)):
@@ -227,8 +230,8 @@ def _coerce(field: models.Field[Any, Any], value: Any) -> Any:
         return None if field.null else field.get_default()
 
 
-def _claim_value(claims: Claims, source: str) -> Any:
-    if source in CLAIM_ATTRIBUTES:
+def _claim_value(claims: Claims, source: Any) -> Any:
+    if isinstance(source, str) and source in CLAIM_ATTRIBUTES:
         return getattr(claims, "sub" if source == "subject" else source)
     return claims.claim(source)
 
@@ -244,7 +247,7 @@ def mapped_values(claims: Claims, s: Settings | None = None) -> dict[str, Any]:
                 f"DRF_OIDC_JWKS: USER_FIELDS may not write {name!r}; "
                 "use STAFF_ROLES / SUPERUSER_ROLES for the admin flags, is_active and passwords stay local."
             )
-        values[name] = _coerce(_user_field(model, name), _claim_value(claims, str(source)))
+        values[name] = _coerce(_user_field(model, name), _claim_value(claims, source))
     if s.staff_roles:
         _user_field(model, "is_staff")
         values["is_staff"] = bool(claims.roles & s.staff_roles)
@@ -300,7 +303,7 @@ def _usernames(claims: Claims, values: dict[str, Any], field: models.Field[Any, 
     """Candidate usernames: the preferred one, then one made unique by the identity, then random ones."""
     name = field.name
     base = values.get(name) or claims.username or claims.email or claims.sub or "user"
-    base = str(base)
+    base = str(base).replace("\x00", "")  # PostgreSQL text cannot hold NUL
     limit = field.max_length or 150
     yield base[:limit]
     # Deterministic for an identity, so concurrent first requests of one subject pick the same name
@@ -315,6 +318,8 @@ def _linkable_user(claims: Claims, s: Settings) -> Any:
     """The existing local user to attach a new identity to, only under LINK_BY_VERIFIED_EMAIL."""
     if not (s.link_by_verified_email and claims.email_verified and claims.email):
         return None
+    if "\x00" in claims.email:
+        return None  # PostgreSQL text cannot hold NUL: such an address matches no one (and must not 500)
     from .models import OIDCIdentity
 
     model = get_user_model()
@@ -365,7 +370,8 @@ def _create(claims: Claims, s: Settings, values: dict[str, Any], fp: str) -> tup
         except IntegrityError:
             existing = _select(claims)
             if existing is not None:
-                return existing, False  # a concurrent request created it first
+                logger.debug("identity created by a concurrent request (identity id %s)", existing.pk)
+                return existing, False
             link = None
             continue  # the username is taken: try the next candidate
         logger.info("user created for a new identity (identity id %s, linked=%s)", identity.pk, link is not None)
@@ -399,11 +405,39 @@ def _update(identity: Any, claims: Claims, s: Settings, values: dict[str, Any], 
     return True
 
 
+_T = TypeVar("_T")
+_LOCK_RETRY_SECONDS = 3.0
+
+
+def _retry_when_locked(operation: Callable[[], _T]) -> _T:
+    """Run ``operation``, retrying briefly while SQLite reports a lock instead of waiting for it.
+
+    SQLite answers some contention with an immediate ``OperationalError`` ("database is locked",
+    "database table is locked": shared-cache databases, deferred transactions upgrading) rather
+    than its busy timeout; concurrent first requests must still get their user, not a 500.
+    Every retried step is a whole atomic block or a read, so running it again is safe.
+    """
+    deadline = time.monotonic() + _LOCK_RETRY_SECONDS
+    delay = 0.002
+    while True:
+        try:
+            return operation()
+        except OperationalError as exc:
+            if connection.vendor != "sqlite" or "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
 def load_user(claims: Claims, identity: Any = _UNKNOWN) -> Any:
     """Return the Django user of (issuer, sub), created or updated as the claims say; TokenError when inactive.
 
     ``identity`` is the row already selected (None: known not to exist), to save a query.
     """
+    return _retry_when_locked(lambda: _load_user(claims, identity))
+
+
+def _load_user(claims: Claims, identity: Any) -> Any:
     s = get_settings()
     if identity is _UNKNOWN:
         identity = _select(claims)
@@ -469,7 +503,7 @@ def resolve_user(claims: Claims, s: Settings | None = None) -> SyncedUser:
         raise TokenError("user_inactive", "The user account is inactive.", "is_active is False (cached)")
     if state in (_ACTIVE, _NEW):
         return SyncedUser(claims)
-    identity = _select(claims)
+    identity = _retry_when_locked(lambda: _select(claims))
     if identity is None:
         if s.link_by_verified_email and claims.email_verified and claims.email:
             # Linking may attach this identity to an existing, possibly inactive, user: decide now.
