@@ -4,10 +4,12 @@ A claim path says where in the verified payload an attribute is read from:
 
 * a string is first looked up as one top-level claim name, so names holding dots,
   colons or slashes work as they are (``"cognito:groups"``,
-  ``"https://example.com/roles"``); only when no such claim exists is it split on
-  dots to walk nested objects (``"realm_access.roles"``);
-* a list or tuple of strings is an explicit walk, one segment per level, for
-  segments that themselves hold dots (``["resource_access", "my.client", "roles"]``);
+  ``"https://example.com/roles"``); only when no such claim exists do its dots
+  separate levels (``"realm_access.roles"``), and at each level the longest name
+  present wins, so ``"resource_access.my.client.roles"`` and
+  ``"https://example.com/profile.plan"`` reach names that hold dots;
+* a list or tuple of strings is an explicit walk, one segment per level, with no
+  guessing (``["resource_access", "my.client", "roles"]``);
 * a list holding at least one list is several paths (each a string or a list of
   segments): set attributes take the union of all of them, single values the first
   present (``[["realm_access", "roles"], ["resource_access", "my-api", "roles"]]``);
@@ -167,17 +169,31 @@ def resolve_claim_paths(provider: str, overrides: Mapping[str, Any]) -> dict[str
 _MISSING = object()
 
 
+def _walk_dotted(node: Any, parts: list[str]) -> Any:
+    """Walk ``parts`` (a dotted path split on dots); at each level the longest name present wins."""
+    if not parts:
+        return node
+    if not isinstance(node, Mapping):
+        return _MISSING
+    for end in range(len(parts), 0, -1):
+        name = ".".join(parts[:end])
+        if name in node:
+            found = _walk_dotted(node[name], parts[end:])
+            if found is not _MISSING:
+                return found
+    return _MISSING
+
+
 def _lookup_one(payload: Mapping[str, Any], path: str | tuple[str, ...]) -> Any:
     if isinstance(path, str):
         if path in payload:
             return payload[path]
         if "." not in path:
             return None
-        segments: tuple[str, ...] = tuple(path.split("."))
-    else:
-        segments = path
+        found = _walk_dotted(payload, path.split("."))
+        return None if found is _MISSING else found
     node: Any = payload
-    for segment in segments:
+    for segment in path:
         if not isinstance(node, Mapping):
             return None
         node = node.get(segment, _MISSING)

@@ -394,6 +394,13 @@ def validate(raw: Any) -> list[Problem]:
     fields = raw.get("USER_FIELDS", {})
     if not isinstance(fields, Mapping) or not all(isinstance(k, str) and k for k in fields):
         problems.append(Problem("E012", "USER_FIELDS must be a dict of user field -> claim.", "See docs/users.md."))
+    else:
+        from .users import PROTECTED_FIELDS
+
+        for name in sorted(PROTECTED_FIELDS & set(fields)):
+            problems.append(
+                Problem("E012", f"USER_FIELDS may not write {name!r}.", "Admin flags: STAFF_ROLES, SUPERUSER_ROLES.")
+            )
     for key in ("STAFF_ROLES", "SUPERUSER_ROLES"):
         roles = raw.get(key, ())
         if not isinstance(roles, str) and not (isinstance(roles, Sequence) and all(isinstance(r, str) for r in roles)):
