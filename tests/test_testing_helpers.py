@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -221,3 +222,19 @@ def test_an_audience_opt_out_in_the_project_mints_tokens_without_aud():
         assert value["AUDIENCE"] is None
         assert "aud" not in issuer.claims()
         assert APIClient().get("/api/me", HTTP_AUTHORIZATION=f"Bearer {issuer.token()}").status_code == 200
+
+
+def test_the_downstream_example_passes_on_its_own_without_this_suites_conftest():
+    # As a user's suite runs it: no tests/conftest.py fixtures, only the plugin line in the module.
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "--noconftest", "tests/test_downstream_example.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(r"\b10 passed\b", result.stdout)
