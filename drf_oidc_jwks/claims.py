@@ -92,9 +92,11 @@ PRESETS: dict[str, dict[str, ClaimPath]] = {
         "username": AnyOf(("preferred_username", "nickname")),
     },
     # Okta: scp is a list, groups needs a groups claim on the authorization server, cid is the
-    # client; sub is the user's login (an e-mail-like string) or, for client credentials, the cid.
+    # client. sub is the user's login, which an admin can rename; uid is the immutable user id, so
+    # it keys the user (client-credentials tokens have no uid: their sub is the cid).
     "okta": {
         **_GENERIC,
+        "subject": AnyOf(("uid", "sub")),
         "roles": "groups",
         "scopes": "scp",
         "tenant_id": None,

@@ -191,9 +191,7 @@ def test_changed_claims_write_the_user_once_then_the_steady_state_is_back(oidc_s
     assert (again.total, again.writes) == (1, [])
 
 
-def test_changed_claims_on_a_claims_only_view_write_nothing_until_the_user_is_used(
-    oidc_settings, issuer, api, profile
-):
+def test_changed_claims_on_a_claims_only_view_write_nothing_until_the_user_is_used(oidc_settings, issuer, api, profile):
     assert bearer(api, profile()).status_code == 200
     changed = profile(email="alice@new.example")
     with queries() as q:
@@ -279,9 +277,7 @@ def test_a_bulk_deactivation_is_seen_at_once_with_user_cache_ttl_zero(oidc_setti
     assert_refused_inactive(bearer(api, token, CLAIMS_ONLY))
 
 
-def test_a_stale_active_state_is_corrected_when_the_user_is_loaded_inside_the_view(
-    oidc_settings, issuer, api, profile
-):
+def test_a_stale_active_state_is_corrected_when_the_user_is_loaded_inside_the_view(oidc_settings, issuer, api, profile):
     token = profile()
     assert bearer(api, token).status_code == 200
     User.objects.update(is_active=False)  # bypasses signals: the cached state still says active
