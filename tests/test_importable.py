@@ -10,8 +10,9 @@ from pathlib import Path
 import drf_oidc_jwks
 
 ROOT = Path(__file__).resolve().parent.parent
-# Modules that define Django models or admin registrations need the app registry by nature.
-NEEDS_APPS = {"drf_oidc_jwks.models", "drf_oidc_jwks.admin"}
+# Modules that define Django models or admin registrations need the app registry by nature; drf-spectacular
+# (imported by drf_oidc_jwks.openapi, from the app's ready()) reads DRF's settings at import time.
+NEEDS_APPS = {"drf_oidc_jwks.models", "drf_oidc_jwks.admin", "drf_oidc_jwks.openapi"}
 
 
 def test_every_module_imports_without_django_configured():
