@@ -130,9 +130,9 @@ def test_idp_unreachable_through_the_api_serves_for_ttl_1s_plus_max_stale_2s_the
     first_503 = min(at for at, o in outcomes if o.status == 503)
     print(f"IdP down: 200 until {last_200:.2f}s, 503 from {first_503:.2f}s (TTL 1s + JWKS_MAX_STALE 2s)")
     for at, o in outcomes:
-        if at < 3 - 0.2:
+        if at < 3 - 0.3:
             assert o.status == 200, (at, o)
-        elif at > 3 + 0.2:
+        elif at > 3 + 0.3:
             assert (o.status, o.code) == (503, "idp_unavailable"), (at, o)
             assert o.retry_after is not None and int(o.retry_after) >= 1
         else:
@@ -453,7 +453,7 @@ def test_redis_stopped_mid_run_serves_from_the_in_process_copy_with_4_threads_an
             fetches_down = server.total() - fetches_before
             phase[0] = "restarting"
         phase[0] = "back"
-        time.sleep(1.5)  # the next refresh writes the (restarted, empty) Redis again
+        time.sleep(2.2)  # the next refreshes (one per TTL) write the restarted, empty Redis again
     finally:
         stop.set()
         for t in threads:
@@ -466,8 +466,8 @@ def test_redis_stopped_mid_run_serves_from_the_in_process_copy_with_4_threads_an
         + f"; worst while down {worst_down:.3f}s; {fetches_down} JWKS fetches while down"
     )
     assert {o.status for _, o in results} == {200}, {(o.status, o.code) for _, o in results if o.status != 200}
-    assert all(len(v) > 20 for v in by_phase.values())
-    assert 1 <= fetches_down <= 5  # one per freshness period in this process, not one per request
+    assert all(len(v) > 20 for v in by_phase.values()), {p: len(v) for p, v in by_phase.items()}
+    assert 1 <= fetches_down <= 5, fetches_down  # one per freshness period in this process, not one per request
     assert len(jwks_entries(redis_jwks_cache)) == 1  # recovered: the shared copy is back in Redis
 
 
