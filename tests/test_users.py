@@ -106,6 +106,7 @@ def test_first_request_creates_one_user_and_one_identity(oidc_settings, issuer, 
         response = bearer(api, profile())
     assert response.status_code == 200, response.content
     assert len(q.inserts) == 2  # the user, the identity
+    assert len(q.selects) == 1
     assert q.updates == []
     identity = OIDCIdentity.objects.get()
     user = identity.user
@@ -183,6 +184,7 @@ def test_changed_claims_write_the_user_once_then_the_steady_state_is_back(oidc_s
         response = bearer(api, changed)
     assert response.status_code == 200
     assert len(q.updates) == 2  # the user's changed fields, the identity's fingerprint
+    assert len(q.selects) == 1
     assert q.inserts == []
     user = User.objects.get()
     assert (user.email, user.first_name, user.last_name) == ("alice@new.example", "Alicia", "Liddell")
