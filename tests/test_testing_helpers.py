@@ -224,14 +224,18 @@ def test_an_audience_opt_out_in_the_project_mints_tokens_without_aud():
         assert APIClient().get("/api/me", HTTP_AUTHORIZATION=f"Bearer {issuer.token()}").status_code == 200
 
 
-def test_the_downstream_example_passes_on_its_own_without_this_suites_conftest():
+def test_the_downstream_example_passes_on_its_own_without_this_suites_conftest(tmp_path):
     # As a user's suite runs it: no tests/conftest.py fixtures, only the plugin line in the module.
+    # Its own SQLite database: this session's pytest-django already holds the PostgreSQL test database.
+    import os
     import subprocess
     import sys
 
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "VAR_DIR": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "--noconftest", "tests/test_downstream_example.py"],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=300,
