@@ -51,13 +51,31 @@ def _identity_changed(sender: Any, instance: OIDCIdentity, **kwargs: Any) -> Non
 
 
 def _user_changed(sender: Any, instance: Any, created: bool = False, update_fields: Any = None, **kwargs: Any) -> None:
-    if created or (update_fields is not None and "is_active" not in update_fields):
-        # A new user has no identity yet; a save of other fields (last_login, the sync's own
-        # field updates) cannot change whether the user is refused.
+    if created or kwargs.get("raw") or (update_fields is not None and "is_active" not in update_fields):
+        # A new user has no identity yet, fixtures load raw rows; a save of other fields
+        # (last_login, the sync's own field updates) cannot change whether the user is refused.
         return
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import DatabaseError, transaction
+
+    from .conf import get_settings
     from .users import forget_identity
 
-    for issuer, subject in OIDCIdentity.objects.filter(user_id=instance.pk).values_list("issuer", "subject"):
+    try:
+        if get_settings().user_cache_ttl <= 0:
+            return  # nothing is cached
+    except ImproperlyConfigured:
+        return
+    try:
+        # A savepoint: a data migration may save users before this app's table exists, and a
+        # failed query must not abort the caller's transaction.
+        using = kwargs.get("using") or "default"
+        with transaction.atomic(using=using):
+            rows = OIDCIdentity.objects.using(using).filter(user_id=instance.pk)
+            keys = list(rows.values_list("issuer", "subject"))
+    except DatabaseError:
+        return
+    for issuer, subject in keys:
         forget_identity(issuer, subject)
 
 

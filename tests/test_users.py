@@ -289,6 +289,17 @@ def test_a_stale_active_state_is_corrected_when_the_user_is_loaded_inside_the_vi
     assert_refused_inactive(bearer(api, token, CLAIMS_ONLY))  # and the state now says so
 
 
+def test_saving_other_fields_of_a_user_costs_no_extra_query(oidc_settings, issuer, api, profile):
+    assert bearer(api, profile()).status_code == 200
+    user = User.objects.get()
+    with queries() as partial:
+        user.save(update_fields=["last_login"])  # what every session login does
+    with queries() as full:
+        user.save()
+    assert (len(partial.updates), len(partial.selects)) == (1, 0)
+    assert (len(full.updates), len(full.selects)) == (1, 1)  # the full save looks up identities to forget
+
+
 def test_deleting_the_user_forgets_its_identity_and_the_next_request_creates_a_new_user(
     oidc_settings, issuer, api, profile
 ):
