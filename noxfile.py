@@ -24,8 +24,8 @@ nox.options.error_on_missing_interpreters = True
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 DJANGO = {"4.2": "Django>=4.2,<5.0", "5.2": "Django>=5.2,<6.0", "6.0": "Django>=6.0,<6.1"}
-# The suite without the groups that need the services runner or Node.js IdPs: those run in scripts/test.sh.
-PYTEST = ["-q", "-m", "not interop and not slow", "-p", "no:cacheprovider"]
+# The suite without the long groups (interop IdPs, gunicorn, fuzz, fault injection): scripts/test.sh runs those twice.
+PYTEST = ["-q", "-m", "not interop and not slow and not fuzz and not faults", "-p", "no:cacheprovider"]
 
 
 @nox.session(python=PYTHONS)
