@@ -263,7 +263,7 @@ def _group_names(claims: Claims, s: Settings) -> list[str] | None:
     from django.contrib.auth.models import Group
 
     limit = Group._meta.get_field("name").max_length or 150  # type: ignore[union-attr]
-    return sorted(r for r in claims.roles if len(r) <= limit)
+    return sorted(r for r in claims.roles if len(r) <= limit and "\x00" not in r)
 
 
 def _fingerprint(values: dict[str, Any], groups: list[str] | None) -> str:
@@ -497,6 +497,9 @@ def resolve_user(claims: Claims, s: Settings | None = None) -> SyncedUser:
     if len(claims.sub) > _MAX_ID or len(claims.issuer) > _MAX_ID:
         # OIDC Core caps sub at 255 characters; a longer one must not become a database error.
         raise TokenError("malformed_token", "The token is malformed.", "sub or iss longer than 255 characters")
+    if "\x00" in claims.sub:
+        # OIDC Core: sub is ASCII, and PostgreSQL text cannot hold NUL (a DataError, a 500).
+        raise TokenError("malformed_token", "The token is malformed.", "sub holds a NUL character")
     key = _state_key(claims.issuer, claims.sub)
     state = _state_get(s, key)
     if state == _INACTIVE:

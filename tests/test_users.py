@@ -496,6 +496,23 @@ def test_a_subject_longer_than_oidc_allows_is_refused_cleanly(oidc_settings, iss
     assert OIDCIdentity.objects.count() == 0
 
 
+def test_a_subject_holding_a_nul_character_is_refused_cleanly(oidc_settings, issuer, api):
+    response = bearer(api, issuer.token(sub="ali\x00ce"))
+    assert (response.status_code, response.json()["code"]) == (401, "malformed_token")
+
+
+def test_nul_characters_in_mapped_claims_and_roles_never_reach_the_database(oidc_settings, issuer, api):
+    oidc_settings(SYNC_GROUPS=True, LINK_BY_VERIFIED_EMAIL=True)
+    token = issuer.token(
+        sub="nul", email="a\x00b@example.com", email_verified=True, given_name="A\x00da", roles=["ok", "b\x00ad"]
+    )
+    response = bearer(api, token)
+    assert response.status_code == 200, response.content
+    user = User.objects.get()
+    assert (user.first_name, user.email) == ("Ada", "ab@example.com")
+    assert list(user.groups.values_list("name", flat=True)) == ["ok"]
+
+
 def test_a_token_without_sub_cannot_be_mapped_to_a_user(oidc_settings, issuer, api):
     oidc_settings(REQUIRED_CLAIMS=["exp"])
     response = bearer(api, issuer.token(sub=None))
