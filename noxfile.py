@@ -1,7 +1,7 @@
 """The version matrix: Python 3.10–3.13 × Django 4.2 LTS, 5.2 LTS, 6.0 × newest DRF/PyJWT, plus the oldest supported.
 
-    .venv/bin/nox                       # the whole matrix (docs: docs/contributing.md)
-    .venv/bin/nox -s oldest newest      # what .ci/run runs
+.venv/bin/nox                       # the whole matrix (docs: docs/contributing.md)
+.venv/bin/nox -s oldest newest      # what .ci/run runs
 """
 
 from __future__ import annotations

@@ -64,8 +64,13 @@ def parse_wrk(output: str) -> dict[str, float]:
     p99 = to_ms(re.search(r"\s99%\s+([\d.]+\w+)", output).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors:.*", output)
-    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
-            "socket_errors": 1.0 if errors else 0.0}
+    return {
+        "rps": rps,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
+        "socket_errors": 1.0 if errors else 0.0,
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -97,9 +102,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
         gunicorn = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "testproject.wsgi:application", "--workers", "2",
-             "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
-            cwd=ROOT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "testproject.wsgi:application",
+                "--workers",
+                "2",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
         )
         try:
             deadline = time.monotonic() + 30
@@ -107,8 +123,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 assert gunicorn.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.1)
             base = f"http://127.0.0.1:{port}"
-            tokens = [issuer.token(sub=f"user-{i:04d}", email=f"user{i}@example.com", name=f"User {i}", role="user",
-                                   tenant_id="acme", expires_in=3600) for i in range(args.users)]
+            tokens = [
+                issuer.token(
+                    sub=f"user-{i:04d}",
+                    email=f"user{i}@example.com",
+                    name=f"User {i}",
+                    role="user",
+                    tenant_id="acme",
+                    expires_in=3600,
+                )
+                for i in range(args.users)
+            ]
             tokens_file = tmp / "tokens.txt"
             tokens_file.write_text("\n".join(tokens) + "\n")
             lua_file = tmp / "tokens.lua"
@@ -132,7 +157,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     out = subprocess.run(
                         [cmd[0], "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--latency", *cmd[1:]],
                         env={**os.environ, "TOKENS_FILE": str(tokens_file)},
-                        capture_output=True, text=True, check=True,
+                        capture_output=True,
+                        text=True,
+                        check=True,
                     ).stdout
                     rounds[name].append(parse_wrk(out))
         finally:
@@ -173,12 +200,16 @@ def main(argv: list[str] | None = None) -> int:
         args.users, args.rounds, args.seconds = 50, 1, 2
     report = run(args)
     for name, r in report["summary"].items():
-        print(f"{name:24} {r['rps']:8.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms"
-              f"   non-2xx {r['non_2xx']:.0f}")
+        print(
+            f"{name:24} {r['rps']:8.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms"
+            f"   non-2xx {r['non_2xx']:.0f}"
+        )
     print(f"throughput ratio authenticated / unauthenticated: {report['throughput_ratio']:.2f}")
     print(f"JWKS fetches in total: {report['jwks_fetches']}")
-    print(f"DB queries per authenticated request (steady state): {report['db_queries_per_request']:.2f}"
-          f" (unauthenticated twin: {report['baseline_db_queries_per_request']})")
+    print(
+        f"DB queries per authenticated request (steady state): {report['db_queries_per_request']:.2f}"
+        f" (unauthenticated twin: {report['baseline_db_queries_per_request']})"
+    )
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2))

@@ -506,9 +506,7 @@ def get_settings() -> Settings:
             raw = getattr(django_settings, SETTING_NAME, _UNSET)
             errors = [p for p in validate(raw) if p.error]
             if errors:
-                raise ImproperlyConfigured(
-                    "; ".join(f"drf_oidc_jwks.{p.id}: {p.msg} {p.hint}".strip() for p in errors)
-                )
+                raise ImproperlyConfigured("; ".join(f"drf_oidc_jwks.{p.id}: {p.msg} {p.hint}".strip() for p in errors))
             _cached = _build(raw)
         return _cached
 

@@ -310,8 +310,8 @@ class JWKSClient:
     def _cache_delete(self, name: str) -> None:
         try:
             self.cache.delete(self._prefix + name)
-        except Exception:  # noqa: BLE001
-            pass
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("JWKS cache delete failed: %s", type(exc).__name__)
 
     # -- key sets --
 

@@ -21,7 +21,9 @@ def metadata_url(resource: str) -> str:
 app_name = "drf_oidc_jwks"
 
 urlpatterns = [
-    path(".well-known/oauth-protected-resource", views.ProtectedResourceMetadataView.as_view(), name="resource-metadata"),
+    path(
+        ".well-known/oauth-protected-resource", views.ProtectedResourceMetadataView.as_view(), name="resource-metadata"
+    ),
     re_path(
         r"^\.well-known/oauth-protected-resource/(?P<resource_path>.+)$",
         views.ProtectedResourceMetadataView.as_view(),

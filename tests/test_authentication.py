@@ -17,9 +17,7 @@ def b64(data: bytes) -> str:
 
 
 def forge(header: object, payload: object, signature: bytes = b"sig") -> str:
-    return ".".join(
-        [b64(json.dumps(header).encode()), b64(json.dumps(payload).encode()), b64(signature)]
-    )
+    return ".".join([b64(json.dumps(header).encode()), b64(json.dumps(payload).encode()), b64(signature)])
 
 
 def assert_refused(response, code: str) -> None:

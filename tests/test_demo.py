@@ -45,7 +45,12 @@ def test_minted_token_is_accepted_over_real_http_through_discovery(dev_issuer):
     response = requests.get(f"{dev_issuer.url}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert (body["sub"], body["role"], body["tenant_id"], body["email"]) == ("alice", "admin", "acme", "alice@example.com")
+    assert (body["sub"], body["role"], body["tenant_id"], body["email"]) == (
+        "alice",
+        "admin",
+        "acme",
+        "alice@example.com",
+    )
 
 
 def test_token_minted_for_another_audience_is_refused(dev_issuer):

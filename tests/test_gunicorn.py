@@ -45,8 +45,18 @@ def gunicorn(request, redis_server, tmp_path):
         }
         env.pop("DATABASE_URL", None)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "testproject.wsgi:application", "--workers", "2",
-             "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "testproject.wsgi:application",
+                "--workers",
+                "2",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,

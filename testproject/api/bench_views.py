@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from drf_oidc_jwks.claims import Claims, PRESETS
+from drf_oidc_jwks.claims import PRESETS, Claims
 
 _CLAIMS = Claims(
     {"sub": "alice", "email": "alice@example.com", "name": "Alice", "role": "user", "tenant_id": "acme"},
