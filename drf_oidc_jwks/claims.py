@@ -347,6 +347,7 @@ class Claims(Mapping[str, Any]):
         "given_name",
         "family_name",
         "username",
+        "_derived",
     )
 
     def __init__(
@@ -356,6 +357,9 @@ class Claims(Mapping[str, Any]):
         header: Mapping[str, Any] | None = None,
     ) -> None:
         paths = paths if paths is not None else _GENERIC
+        #: Values computed from the claims and kept with them (e.g. the user-sync fingerprint): a memoised
+        #: token's Claims object is reused across requests, so they are computed once per token.
+        self._derived: dict[str, Any] = {}
         self.raw: Mapping[str, Any] = payload
         self.header: Mapping[str, Any] = header or {}
         self.paths = paths

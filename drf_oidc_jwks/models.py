@@ -51,9 +51,11 @@ def _identity_changed(sender: Any, instance: OIDCIdentity, **kwargs: Any) -> Non
 
 
 def _user_changed(sender: Any, instance: Any, created: bool = False, update_fields: Any = None, **kwargs: Any) -> None:
-    if created or kwargs.get("raw") or (update_fields is not None and "is_active" not in update_fields):
-        # A new user has no identity yet, fixtures load raw rows; a save of other fields
-        # (last_login, the sync's own field updates) cannot change whether the user is refused.
+    if getattr(instance, "_drf_oidc_jwks_syncing", False):
+        return  # the sync's own write: it stores the new state and user itself, right after
+    if created or kwargs.get("raw") or (update_fields is not None and set(update_fields) <= {"last_login"}):
+        # A new user has no identity yet, fixtures load raw rows; a last_login stamp changes nothing
+        # worth a query. Any other save may change what the cached user says (is_active, names, flags).
         return
     from django.core.exceptions import ImproperlyConfigured
     from django.db import DatabaseError, transaction

@@ -141,7 +141,8 @@ def _state_key(issuer: str, subject: str) -> str:
     return f"drf_oidc_jwks:user:{digest}"
 
 
-def _state_get(s: Settings, key: str) -> str | None:
+def _state_get(s: Settings, key: str) -> str | tuple[str, str, Any] | None:
+    """The cached state: ``"inactive"``, ``"new"``, or ``("active", fingerprint, user)``."""
     if s.user_cache_ttl <= 0:
         return None
     try:
@@ -149,10 +150,12 @@ def _state_get(s: Settings, key: str) -> str | None:
     except Exception:  # noqa: BLE001 - a broken cache means asking the database, never a 500
         logger.warning("user state cache unavailable; reading the database")
         return None
+    if isinstance(value, tuple) and len(value) == 3 and value[0] == _ACTIVE:
+        return value
     return value if isinstance(value, str) else None
 
 
-def _state_set(s: Settings, key: str, state: str) -> None:
+def _state_set(s: Settings, key: str, state: str | tuple[str, str, Any]) -> None:
     if s.user_cache_ttl <= 0:
         return
     try:
@@ -274,7 +277,12 @@ def _fingerprint(values: dict[str, Any], groups: list[str] | None) -> str:
 def fingerprint(claims: Claims, s: Settings | None = None) -> str:
     """Return the hash of everything the claims write onto the user; equal hashes mean nothing to write."""
     s = s or get_settings()
-    return _fingerprint(mapped_values(claims, s), _group_names(claims, s))
+    cached = claims._derived.get("fingerprint")
+    if cached is not None and cached[0] is s:
+        return str(cached[1])
+    fp = _fingerprint(mapped_values(claims, s), _group_names(claims, s))
+    claims._derived["fingerprint"] = (s, fp)
+    return fp
 
 
 def _set_groups(user: Any, names: list[str] | None) -> None:
@@ -392,7 +400,11 @@ def _update(identity: Any, claims: Claims, s: Settings, values: dict[str, Any], 
             for k in changed:
                 setattr(user, k, values[k])
             if changed:
-                user.save(update_fields=changed)
+                user._drf_oidc_jwks_syncing = True  # models._user_changed: no lookup to forget what we rewrite
+                try:
+                    user.save(update_fields=changed)
+                finally:
+                    del user._drf_oidc_jwks_syncing
             _set_groups(user, _group_names(claims, s))
             identity.fingerprint = fp
             identity.claims_issued_at = claims.issued_at
@@ -449,7 +461,10 @@ def _load_user(claims: Claims, identity: Any) -> Any:
     if not created and identity.fingerprint != fp:
         written = _update(identity, claims, s, values, fp)
     user = identity.user
-    _state_set(s, _state_key(claims.issuer or "", claims.sub or ""), _ACTIVE if user.is_active else _INACTIVE)
+    # The user itself is cached with its state, so the steady state reads no row even when the
+    # view uses request.user; any save of the user or identity forgets it (models.py).
+    state = (_ACTIVE, identity.fingerprint, user) if user.is_active else _INACTIVE
+    _state_set(s, _state_key(claims.issuer or "", claims.sub or ""), state)
     if created or written:
         user_synced.send(sender=type(identity), user=user, identity=identity, created=created, claims=claims)
     if not user.is_active:
@@ -504,6 +519,11 @@ def resolve_user(claims: Claims, s: Settings | None = None) -> SyncedUser:
     state = _state_get(s, key)
     if state == _INACTIVE:
         raise TokenError("user_inactive", "The user account is inactive.", "is_active is False (cached)")
+    if isinstance(state, tuple):
+        lazy = SyncedUser(claims)
+        if state[1] == fingerprint(claims, s):
+            lazy._wrapped = state[2]  # cached and up to date: no query even when the view uses it
+        return lazy
     if state in (_ACTIVE, _NEW):
         return SyncedUser(claims)
     identity = _retry_when_locked(lambda: _select(claims))
@@ -519,6 +539,12 @@ def resolve_user(claims: Claims, s: Settings | None = None) -> SyncedUser:
     if not identity.user.is_active:
         _state_set(s, key, _INACTIVE)
         raise TokenError("user_inactive", "The user account is inactive.", "is_active is False")
+    if identity.fingerprint == fingerprint(claims, s):
+        # The SELECT preloaded the user and nothing is to be written: cache it, hand it over loaded.
+        _state_set(s, key, (_ACTIVE, identity.fingerprint, identity.user))
+        lazy = SyncedUser(claims, identity)
+        lazy._wrapped = identity.user
+        return lazy
     _state_set(s, key, _ACTIVE)
     return SyncedUser(claims, identity)
 

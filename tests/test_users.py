@@ -130,13 +130,36 @@ def test_first_request_creates_one_user_and_one_identity(oidc_settings, issuer, 
     }
 
 
-def test_repeat_request_using_the_user_runs_one_select_and_no_writes(oidc_settings, issuer, api, profile):
+def test_repeat_request_using_the_user_runs_no_query_at_all(oidc_settings, issuer, api, profile):
     token = profile()
     assert bearer(api, token).status_code == 200
     with queries() as q:
         response = bearer(api, token)
     assert response.status_code == 200
-    assert q.total == 1 and len(q.selects) == 1
+    assert q.total == 0  # the user comes from the cache, with its state
+    assert response.json()["user"]["email"] == "alice@example.com"
+
+
+def test_a_new_token_with_the_same_claims_also_uses_the_cached_user(oidc_settings, issuer, api, profile):
+    assert bearer(api, profile()).status_code == 200
+    with queries() as q:
+        assert bearer(api, profile(jti="another-token")).status_code == 200
+    assert q.total == 0
+
+
+def test_saving_the_user_refreshes_the_cached_copy(oidc_settings, issuer, api, profile):
+    token = profile()
+    assert bearer(api, token).status_code == 200
+    user = User.objects.get()
+    user.is_staff = True
+    user.save()  # e.g. in the admin
+    with queries() as q:
+        response = bearer(api, token)
+    assert response.json()["user"]["is_staff"] is True
+    assert len(q.selects) == 1 and q.writes == []
+    with queries() as again:
+        assert bearer(api, token).json()["user"]["is_staff"] is True
+    assert again.total == 0
 
 
 def test_repeat_request_without_the_state_cache_runs_one_select_that_also_loads_the_user(
@@ -189,8 +212,8 @@ def test_changed_claims_write_the_user_once_then_the_steady_state_is_back(oidc_s
     user = User.objects.get()
     assert (user.email, user.first_name, user.last_name) == ("alice@new.example", "Alicia", "Liddell")
     with queries() as again:
-        assert bearer(api, changed).status_code == 200
-    assert (again.total, again.writes) == (1, [])
+        assert bearer(api, changed).json()["user"]["email"] == "alice@new.example"
+    assert again.total == 0
 
 
 def test_changed_claims_on_a_claims_only_view_write_nothing_until_the_user_is_used(oidc_settings, issuer, api, profile):
@@ -219,19 +242,22 @@ def test_request_user_answers_is_authenticated_without_the_database_and_loads_on
     oidc_settings, issuer, profile, django_assert_num_queries
 ):
     claims = verify_token(profile())
-    get_user(claims)._setup()  # create the user; its state is now cached
-    with django_assert_num_queries(0):
+    with django_assert_num_queries(1):  # a new subject: one look for its identity, nothing written
         user = get_user(claims)
+    with django_assert_num_queries(0):
         assert isinstance(user, SyncedUser)
         assert user.is_authenticated is True
         assert user.is_anonymous is False
         assert bool(user) is True
         assert user.claims is claims
         assert user.is_loaded is False
-    with django_assert_num_queries(1):
-        assert user.username == "alice"
+    assert user.username == "alice"  # the first real use creates the user
     assert user.is_loaded is True
     assert user.pk == OIDCIdentity.objects.get().user_id
+    with django_assert_num_queries(0):  # from now on the user comes from the cache, loaded
+        again = get_user(claims)
+        assert again.is_loaded is True
+        assert (again.username, again.pk) == ("alice", user.pk)
 
 
 # -- deactivated users ------------------------------------------------------------------------
@@ -279,10 +305,39 @@ def test_a_bulk_deactivation_is_seen_at_once_with_user_cache_ttl_zero(oidc_setti
     assert_refused_inactive(bearer(api, token, CLAIMS_ONLY))
 
 
-def test_a_stale_active_state_is_corrected_when_the_user_is_loaded_inside_the_view(oidc_settings, issuer, api, profile):
+def test_a_bulk_update_that_sends_no_signal_is_seen_once_forget_user_is_called(oidc_settings, issuer, api, profile):
+    from drf_oidc_jwks.users import forget_user
+
     token = profile()
     assert bearer(api, token).status_code == 200
-    User.objects.update(is_active=False)  # bypasses signals: the cached state still says active
+    User.objects.update(is_active=False)  # bypasses signals: the cache still holds the active user
+    assert bearer(api, token, ME).status_code == 200  # the documented window (docs/users.md)
+    forget_user(User.objects.get())
+    assert_refused_inactive(bearer(api, token, ME))
+    assert_refused_inactive(bearer(api, token, CLAIMS_ONLY))
+
+
+def test_a_bulk_update_that_sends_no_signal_is_seen_after_user_cache_ttl(oidc_settings, issuer, api, profile):
+    import time
+
+    oidc_settings(USER_CACHE_TTL=1)
+    token = profile()
+    assert bearer(api, token).status_code == 200
+    User.objects.update(is_active=False)
+    time.sleep(1.2)
+    assert_refused_inactive(bearer(api, token, ME))
+
+
+def test_a_stale_active_state_is_corrected_when_the_user_is_loaded_inside_the_view(oidc_settings, issuer, api, profile):
+    token = profile()
+    assert bearer(api, token, CLAIMS_ONLY).status_code == 200  # state "new": the user is not cached yet
+    assert bearer(api, token).status_code == 200  # creates the user
+    from django.core.cache import cache
+
+    from drf_oidc_jwks.users import _state_key
+
+    cache.set(_state_key(issuer.issuer, "alice-sub"), "active")  # a state cached without its user
+    User.objects.update(is_active=False)  # bypasses signals
     response = bearer(api, token, ME)  # loading the user finds out: 401, never a 500
     assert (response.status_code, response.json()["code"]) == (401, "user_inactive")
     assert response["WWW-Authenticate"].startswith("Bearer ")
