@@ -58,6 +58,7 @@ TEMPLATES = [
 WSGI_APPLICATION = "testproject.wsgi.application"
 
 VAR_DIR = Path(env("VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite and the dev issuer's key live here; a fresh clone has none
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 # Persistent connections, as a production deployment has them (a new PostgreSQL connection costs milliseconds).
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))

@@ -1,13 +1,14 @@
 """The baseline of the end-to-end benchmark: ``/api/me``'s work without authentication.
 
-It renders the same response shape from fixed claims, so the throughput ratio of
-``/api/me`` to this view is the cost of authentication (and user sync) alone.
+It renders exactly ``/api/me``'s response from fixed claims and an unsaved user, so the
+throughput ratio of ``/api/me`` to this view is the cost of authentication (and user sync) alone.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,17 +16,21 @@ from rest_framework.views import APIView
 
 from drf_oidc_jwks.claims import PRESETS, Claims
 
+from .views import _claims, _text, _user
+
 _CLAIMS = Claims(
-    {"sub": "alice", "email": "alice@example.com", "name": "Alice", "role": "user", "tenant_id": "acme"},
+    {
+        "iss": "https://issuer.bench",
+        "aud": "https://api.bench",
+        "sub": "alice",
+        "email": "alice@example.com",
+        "name": "Alice",
+        "role": "user",
+        "tenant_id": "acme",
+        "exp": 4102444800,
+    },
     PRESETS["better-auth"],
 )
-
-
-class _User:
-    pk = "alice"
-
-    def get_username(self) -> str:
-        return "alice"
 
 
 class UnauthenticatedMeView(APIView):
@@ -33,15 +38,17 @@ class UnauthenticatedMeView(APIView):
     permission_classes = [AllowAny]
 
     def get(self, request: Request) -> Response:
-        claims, user = _CLAIMS, _User()
+        claims = _CLAIMS
+        user = get_user_model()(username="alice", email="alice@example.com")
         return Response(
             {
                 "sub": claims.sub,
                 "email": claims.email,
                 "name": claims.name,
-                "role": claims.get("role"),
+                "role": _text(claims.get("role")),
                 "roles": sorted(claims.roles),
                 "tenant_id": claims.tenant_id,
-                "user": {"id": user.pk, "username": user.get_username()},
+                "user": _user(user),
+                "claims": _claims(claims),
             }
         )
