@@ -70,6 +70,7 @@ GLOBAL_KEYS: dict[str, Any] = {
     "SUPERUSER_ROLES": (),
     "SYNC_GROUPS": False,
     "USER_CACHE_TTL": 60,
+    "USER_LOCAL_CACHE_TTL": 5,
     "USER_CACHE_ALIAS": "default",
 }
 
@@ -129,6 +130,7 @@ class Settings:
     superuser_roles: frozenset[str]
     sync_groups: bool
     user_cache_ttl: float
+    user_local_cache_ttl: float
     user_cache_alias: str
     by_issuer: Mapping[str, IssuerSettings] = field(repr=False, default_factory=dict)
     #: The drf-spectacular security scheme: "openIdConnect" (discovery URL) or "bearer" (a pasted JWT).
@@ -379,6 +381,7 @@ def validate(raw: Any) -> list[Problem]:
         "TOKEN_CACHE_TTL",
         "TOKEN_CACHE_SIZE",
         "USER_CACHE_TTL",
+        "USER_LOCAL_CACHE_TTL",
     ):
         value = raw.get(key, GLOBAL_KEYS[key])
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -476,6 +479,7 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         superuser_roles=frozenset(_as_tuple(g["SUPERUSER_ROLES"])),
         sync_groups=bool(g["SYNC_GROUPS"]),
         user_cache_ttl=float(g["USER_CACHE_TTL"]),
+        user_local_cache_ttl=float(g["USER_LOCAL_CACHE_TTL"]),
         user_cache_alias=str(g["USER_CACHE_ALIAS"]),
         by_issuer={i.issuer: i for i in issuers},
         openapi_scheme=str(g["OPENAPI_SCHEME"]),
@@ -521,3 +525,6 @@ def reload_settings(*, setting: str, **kwargs: Any) -> None:
 
         jwks.reset_clients()
         tokens.reset_memo()
+        from . import users
+
+        users.reset_local_states()

@@ -15,6 +15,7 @@ the user. See docs/users.md for the trade-offs.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -141,23 +142,63 @@ def _state_key(issuer: str, subject: str) -> str:
     return f"drf_oidc_jwks:user:{digest}"
 
 
+# In front of the shared cache, each process keeps what it read for ``USER_LOCAL_CACHE_TTL`` seconds:
+# the shared read is a network round trip on every request otherwise. A save in this process forgets
+# the local entry at once; a save in another process reaches this one within that many seconds.
+_local_states: dict[str, tuple[float, Any]] = {}
+_LOCAL_MAX = 10_000
+
+
+def reset_local_states() -> None:
+    """Forget this process's copies of user states (settings changed, or tests)."""
+    _local_states.clear()
+
+
+def _hand_out(value: Any) -> Any:
+    # Each request gets its own copy of a cached user: a view mutating request.user must not
+    # change what the next request sees.
+    if isinstance(value, tuple):
+        return (value[0], value[1], copy.copy(value[2]))
+    return value
+
+
 def _state_get(s: Settings, key: str) -> str | tuple[str, str, Any] | None:
     """The cached state: ``"inactive"``, ``"new"``, or ``("active", fingerprint, user)``."""
     if s.user_cache_ttl <= 0:
         return None
+    if s.user_local_cache_ttl > 0:
+        local = _local_states.get(key)
+        if local is not None and local[0] > time.monotonic():
+            return _hand_out(local[1])  # type: ignore[no-any-return]
     try:
         value = caches[s.user_cache_alias].get(key)
     except Exception:  # noqa: BLE001 - a broken cache means asking the database, never a 500
         logger.warning("user state cache unavailable; reading the database")
         return None
     if isinstance(value, tuple) and len(value) == 3 and value[0] == _ACTIVE:
+        _remember_locally(s, key, value)
+        return _hand_out(value)  # type: ignore[no-any-return]
+    if isinstance(value, str):
+        _remember_locally(s, key, value)
         return value
-    return value if isinstance(value, str) else None
+    return None
+
+
+def _remember_locally(s: Settings, key: str, state: Any) -> None:
+    if s.user_local_cache_ttl <= 0:
+        return
+    while len(_local_states) >= _LOCAL_MAX:
+        try:
+            _local_states.pop(next(iter(_local_states)))
+        except (KeyError, StopIteration, RuntimeError):
+            break
+    _local_states[key] = (time.monotonic() + min(s.user_local_cache_ttl, s.user_cache_ttl), state)
 
 
 def _state_set(s: Settings, key: str, state: str | tuple[str, str, Any]) -> None:
     if s.user_cache_ttl <= 0:
         return
+    _remember_locally(s, key, _hand_out(state))
     try:
         caches[s.user_cache_alias].set(key, state, timeout=s.user_cache_ttl)
     except Exception:  # noqa: BLE001
@@ -175,6 +216,7 @@ def forget_identity(issuer: str, subject: str) -> None:
     key = _state_key(issuer, subject)
 
     def delete() -> None:
+        _local_states.pop(key, None)
         try:
             caches[s.user_cache_alias].delete(key)
         except Exception:  # noqa: BLE001

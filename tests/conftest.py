@@ -9,7 +9,7 @@ import pytest
 from django.core.cache import caches
 from rest_framework.test import APIClient
 
-from drf_oidc_jwks import jwks, tokens
+from drf_oidc_jwks import jwks, tokens, users
 from drf_oidc_jwks.testing import JWKSServer, TestIssuer
 from tests.services import redis_server  # noqa: F401  (session fixture: a real Redis on loopback)
 
@@ -23,6 +23,7 @@ def _clean_state() -> Iterator[None]:
         caches[alias].clear()
     jwks.reset_clients()
     tokens.reset_memo()
+    users.reset_local_states()
     yield
     jwks.reset_clients()
     tokens.reset_memo()

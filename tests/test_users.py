@@ -19,6 +19,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from drf_oidc_jwks import users
 from drf_oidc_jwks.conf import validate
 from drf_oidc_jwks.models import OIDCIdentity
 from drf_oidc_jwks.signals import user_synced
@@ -328,6 +329,38 @@ def test_a_bulk_update_that_sends_no_signal_is_seen_after_user_cache_ttl(oidc_se
     assert_refused_inactive(bearer(api, token, ME))
 
 
+def test_a_deactivation_in_another_process_is_seen_within_user_local_cache_ttl(oidc_settings, issuer, api, profile):
+    import time
+
+    from django.core.cache import cache
+
+    from drf_oidc_jwks.users import _state_key
+
+    oidc_settings(USER_LOCAL_CACHE_TTL=0.5)
+    token = profile()
+    assert bearer(api, token).status_code == 200
+    # What another worker's save does: the row changes and the shared entry is forgotten; this
+    # process received no signal, so its local copy serves until USER_LOCAL_CACHE_TTL.
+    User.objects.update(is_active=False)
+    cache.delete(_state_key(issuer.issuer, "alice-sub"))
+    with queries() as q:
+        assert bearer(api, token).status_code == 200
+    assert q.total == 0
+    time.sleep(0.6)
+    assert_refused_inactive(bearer(api, token, CLAIMS_ONLY))
+
+
+def test_a_view_mutating_request_user_does_not_change_the_cached_copy(oidc_settings, issuer, api, profile):
+    from drf_oidc_jwks.tokens import verify_token
+    from drf_oidc_jwks.users import get_user
+
+    claims = verify_token(profile())
+    get_user(claims).username  # creates and caches  # noqa: B018
+    first = get_user(claims)
+    first.first_name = "Mallory"  # never saved
+    assert get_user(claims).first_name == "Alice"
+
+
 def test_a_stale_active_state_is_corrected_when_the_user_is_loaded_inside_the_view(oidc_settings, issuer, api, profile):
     token = profile()
     assert bearer(api, token, CLAIMS_ONLY).status_code == 200  # state "new": the user is not cached yet
@@ -337,6 +370,7 @@ def test_a_stale_active_state_is_corrected_when_the_user_is_loaded_inside_the_vi
     from drf_oidc_jwks.users import _state_key
 
     cache.set(_state_key(issuer.issuer, "alice-sub"), "active")  # a state cached without its user
+    users.reset_local_states()
     User.objects.update(is_active=False)  # bypasses signals
     response = bearer(api, token, ME)  # loading the user finds out: 401, never a 500
     assert (response.status_code, response.json()["code"]) == (401, "user_inactive")
@@ -576,12 +610,21 @@ def test_a_token_without_sub_cannot_be_mapped_to_a_user(oidc_settings, issuer, a
 
 
 def test_a_broken_user_state_cache_falls_back_to_the_database(settings, oidc_settings, issuer, api, profile):
-    oidc_settings(USER_CACHE_ALIAS="no-such-cache")
+    oidc_settings(USER_CACHE_ALIAS="no-such-cache", USER_LOCAL_CACHE_TTL=0)
     token = profile()
     assert bearer(api, token).status_code == 200
     with queries() as q:
         assert bearer(api, token, CLAIMS_ONLY).status_code == 200
     assert len(q.selects) == 1
+
+
+def test_a_broken_user_state_cache_degrades_to_the_process_copy(settings, oidc_settings, issuer, api, profile):
+    oidc_settings(USER_CACHE_ALIAS="no-such-cache")
+    token = profile()
+    assert bearer(api, token).status_code == 200
+    with queries() as q:
+        assert bearer(api, token).status_code == 200
+    assert q.total == 0
 
 
 # -- races -------------------------------------------------------------------------------------
