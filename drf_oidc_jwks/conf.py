@@ -37,6 +37,8 @@ ISSUER_KEYS: dict[str, Any] = {
     "CLAIMS": {},
     "REQUIRED_CLAIMS": ("exp", "sub"),
     "ALLOWED_TYPES": None,
+    "USERINFO": False,
+    "USERINFO_URL": None,
 }
 
 #: Keys that only make sense once per deployment.
@@ -70,6 +72,7 @@ GLOBAL_KEYS: dict[str, Any] = {
     "SUPERUSER_ROLES": (),
     "SYNC_GROUPS": False,
     "USER_CACHE_TTL": 60,
+    "USERINFO_CACHE_TTL": 300,
     "USER_LOCAL_CACHE_TTL": 5,
     "USER_CACHE_ALIAS": "default",
 }
@@ -93,6 +96,8 @@ class IssuerSettings:
     claims: Mapping[str, Any]
     required_claims: tuple[str, ...]
     allowed_types: tuple[str, ...] | None
+    userinfo: bool = False
+    userinfo_url: str | None = None
 
     @property
     def discovery_url(self) -> str:
@@ -130,6 +135,7 @@ class Settings:
     superuser_roles: frozenset[str]
     sync_groups: bool
     user_cache_ttl: float
+    userinfo_cache_ttl: float
     user_local_cache_ttl: float
     user_cache_alias: str
     by_issuer: Mapping[str, IssuerSettings] = field(repr=False, default_factory=dict)
@@ -381,6 +387,7 @@ def validate(raw: Any) -> list[Problem]:
         "TOKEN_CACHE_TTL",
         "TOKEN_CACHE_SIZE",
         "USER_CACHE_TTL",
+        "USERINFO_CACHE_TTL",
         "USER_LOCAL_CACHE_TTL",
     ):
         value = raw.get(key, GLOBAL_KEYS[key])
@@ -449,6 +456,8 @@ def _build(raw: Mapping[str, Any]) -> Settings:
                 claims=resolve_claim_paths(entry.get("PROVIDER", "generic"), entry.get("CLAIMS", {})),
                 required_claims=_as_tuple(entry.get("REQUIRED_CLAIMS", ISSUER_KEYS["REQUIRED_CLAIMS"])),
                 allowed_types=None if types is None else _as_tuple(types),
+                userinfo=bool(entry.get("USERINFO", False)),
+                userinfo_url=entry.get("USERINFO_URL"),
             )
         )
     return Settings(
@@ -479,6 +488,7 @@ def _build(raw: Mapping[str, Any]) -> Settings:
         superuser_roles=frozenset(_as_tuple(g["SUPERUSER_ROLES"])),
         sync_groups=bool(g["SYNC_GROUPS"]),
         user_cache_ttl=float(g["USER_CACHE_TTL"]),
+        userinfo_cache_ttl=float(g["USERINFO_CACHE_TTL"]),
         user_local_cache_ttl=float(g["USER_LOCAL_CACHE_TTL"]),
         user_cache_alias=str(g["USER_CACHE_ALIAS"]),
         by_issuer={i.issuer: i for i in issuers},

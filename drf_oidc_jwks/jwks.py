@@ -195,7 +195,14 @@ def _session() -> requests.Session:
     return session
 
 
-def http_fetch(url: str, *, timeout: float, max_bytes: int, allow_insecure_http: bool) -> FetchResult:
+def http_fetch(
+    url: str,
+    *,
+    timeout: float,
+    max_bytes: int,
+    allow_insecure_http: bool,
+    headers: Mapping[str, str] | None = None,
+) -> FetchResult:
     """GET a JSON document within ``timeout`` seconds in all, at most ``max_bytes`` long.
 
     Redirects are followed only on the same scheme, host and port, three at most.
@@ -213,7 +220,7 @@ def http_fetch(url: str, *, timeout: float, max_bytes: int, allow_insecure_http:
                 timeout=(remaining, remaining),
                 allow_redirects=False,
                 stream=True,
-                headers={"Accept": "application/json, application/jwk-set+json"},
+                headers={"Accept": "application/json, application/jwk-set+json", **(headers or {})},
             )
         except requests.RequestException as exc:
             raise KeySourceError(f"request failed: {type(exc).__name__}") from None

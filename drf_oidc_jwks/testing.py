@@ -336,6 +336,8 @@ class JWKSServer:
     def __init__(self, issuer: TestIssuer | None = None) -> None:
         self.issuer = issuer
         self.hits: Counter[str] = Counter()
+        #: The request headers of the last request per path (e.g. the bearer token a userinfo call sent).
+        self.last_headers: dict[str, dict[str, str]] = {}
         self.overrides: dict[str, Response] = {}
         self.delay = 0.0
         self.cache_control: str | None = None
@@ -386,6 +388,7 @@ class JWKSServer:
                 path = self.path.split("?")[0]
                 with server._lock:
                     server.hits[path] += 1
+                    server.last_headers[path] = dict(self.headers.items())
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:

@@ -367,6 +367,9 @@ def verify_token(raw: str | bytes, settings: Settings | None = None, *, now: flo
         exc.kid, exc.iss = kid, iss
         raise
     claims = Claims(MappingProxyType(payload), issuer.claims, MappingProxyType(header))
+    if issuer.userinfo:
+        # Kept out of repr and the mapping: only the userinfo request of the user sync presents it.
+        claims._derived["bearer"] = parsed.token
     if memo is not None:
         exp = payload.get("exp")
         until = clock + s.token_cache_ttl

@@ -31,8 +31,9 @@ from django.db import IntegrityError, OperationalError, connection, models, tran
 from django.utils.functional import SimpleLazyObject
 
 from .claims import CLAIM_ATTRIBUTES, Claims
-from .conf import Settings, get_settings
-from .exceptions import InvalidToken, TokenError
+from .conf import IssuerSettings, Settings, get_settings, url_allowed
+from .exceptions import InvalidToken, KeySourceError, TokenError
+from .jwks import get_client
 from .signals import user_synced
 
 logger = logging.getLogger("drf_oidc_jwks")
@@ -497,6 +498,8 @@ def _load_user(claims: Claims, identity: Any) -> Any:
         identity = _select(claims)
     values = mapped_values(claims, s)
     fp = _fingerprint(values, _group_names(claims, s))
+    if identity is None or identity.fingerprint != fp:
+        values = _enrich(claims, s, values)  # only when something is to be written
     created = written = False
     if identity is None:
         identity, created = _create(claims, s, values, fp)
@@ -600,3 +603,86 @@ def get_user(claims: Claims) -> Any:
     if not s.sync_users:
         return TokenUser(claims)
     return resolve_user(claims, s)
+
+
+# ---------------------------------------------------------------------------
+# Userinfo enrichment (per-issuer ``USERINFO``)
+
+
+def _userinfo_url(issuer: IssuerSettings, s: Settings) -> str | None:
+    if issuer.userinfo_url:
+        return issuer.userinfo_url
+    from .jwks import http_fetch
+
+    client = get_client(issuer)
+    doc = client.discovery_document()
+    if doc is None:
+        try:
+            doc = http_fetch(
+                issuer.discovery_url,
+                timeout=s.http_timeout,
+                max_bytes=s.jwks_max_bytes,
+                allow_insecure_http=s.allow_insecure_http,
+            ).document
+        except KeySourceError as exc:
+            logger.warning("userinfo: discovery failed: %s", exc.description)
+            return None
+        if not isinstance(doc, dict) or doc.get("issuer") != issuer.issuer:
+            return None
+    url = doc.get("userinfo_endpoint")
+    return url if isinstance(url, str) and url_allowed(url, s.allow_insecure_http) else None
+
+
+def userinfo(claims: Claims, issuer: IssuerSettings, s: Settings) -> dict[str, Any] | None:
+    """Return the issuer's userinfo for the presented token, cached per subject; None when it cannot be had.
+
+    Never raises: enrichment is best effort and must not refuse an otherwise valid token.
+    """
+    key = "drf_oidc_jwks:userinfo:" + _state_key(claims.issuer or "", claims.sub or "").rsplit(":", 1)[1]
+    cache = caches[s.user_cache_alias]
+    try:
+        cached = cache.get(key)
+    except Exception:  # noqa: BLE001
+        cached = None
+    if isinstance(cached, dict):
+        return cached
+    token = claims._derived.get("bearer")
+    url = _userinfo_url(issuer, s) if token else None
+    if not url:
+        return None
+    from .jwks import http_fetch
+
+    try:
+        result = http_fetch(
+            url,
+            timeout=s.http_timeout,
+            max_bytes=s.jwks_max_bytes,
+            allow_insecure_http=s.allow_insecure_http,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    except KeySourceError as exc:
+        logger.warning("userinfo request failed: %s", exc.description)
+        return None
+    info = result.document
+    if not isinstance(info, dict) or info.get("sub") != claims.sub:
+        # OIDC Core 5.3.4: a response for another subject must not be used.
+        logger.warning("userinfo response ignored: not an object for the token's subject")
+        return None
+    try:
+        cache.set(key, info, timeout=max(1, int(s.userinfo_cache_ttl)))
+    except Exception:  # noqa: BLE001
+        logger.warning("userinfo cache unavailable; not caching")
+    return info
+
+
+def _enrich(claims: Claims, s: Settings, values: dict[str, Any]) -> dict[str, Any]:
+    """Fill user fields the token leaves empty from the issuer's userinfo, when ``USERINFO`` is on."""
+    issuer = s.issuer_for(claims.issuer)
+    if issuer is None or not issuer.userinfo or s.userinfo_cache_ttl < 0:
+        return values
+    info = userinfo(claims, issuer, s)
+    if not info:
+        return values
+    # The token wins where it says something; userinfo only fills what it leaves empty.
+    merged = mapped_values(Claims({**info, **claims.raw}, claims.paths), s)
+    return {k: v if v not in (None, "") else merged.get(k, v) for k, v in values.items()}
