@@ -45,7 +45,14 @@ def configure_django(issuer: Any, server: Any, db_path: str) -> None:
             "drf_oidc_jwks",
         ],
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": db_path}},
-        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "bench"}},
+        # Room for every user's cached state (LocMemCache culls at 300 entries by default; Redis would not).
+        CACHES={
+            "default": {
+                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "LOCATION": "bench",
+                "OPTIONS": {"MAX_ENTRIES": 100_000},
+            }
+        },
         USE_TZ=True,
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         DRF_OIDC_JWKS={

@@ -21,6 +21,7 @@ refused; ``issuer.make_claims()`` builds the ``Claims`` for DRF's
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -344,6 +345,7 @@ class JWKSServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
+        self._connections: set[Any] = set()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -384,6 +386,16 @@ class JWKSServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with server._lock:
+                    server._connections.discard(self.connection)
+                super().finish()
+
             def do_GET(self) -> None:  # noqa: N802
                 path = self.path.split("?")[0]
                 with server._lock:
@@ -419,10 +431,18 @@ class JWKSServer:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop serving, closing kept-alive connections too: a stopped IdP must be unreachable."""
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by the client
 
     def __enter__(self) -> JWKSServer:
         self.start()

@@ -155,9 +155,9 @@ def reset_local_states() -> None:
     _local_states.clear()
 
 
-def _hand_out(value: Any) -> Any:
-    # Each request gets its own copy of a cached user: a view mutating request.user must not
-    # change what the next request sees.
+def _private_copy(value: Any) -> Any:
+    # The process keeps its own copy of a cached user, and each request copies it again on first use
+    # (SyncedUser): a view mutating request.user must not change what the next request sees.
     if isinstance(value, tuple):
         return (value[0], value[1], copy.copy(value[2]))
     return value
@@ -170,15 +170,15 @@ def _state_get(s: Settings, key: str) -> str | tuple[str, str, Any] | None:
     if s.user_local_cache_ttl > 0:
         local = _local_states.get(key)
         if local is not None and local[0] > time.monotonic():
-            return _hand_out(local[1])  # type: ignore[no-any-return]
+            return local[1]  # type: ignore[no-any-return]
     try:
         value = caches[s.user_cache_alias].get(key)
     except Exception:  # noqa: BLE001 - a broken cache means asking the database, never a 500
         logger.warning("user state cache unavailable; reading the database")
         return None
     if isinstance(value, tuple) and len(value) == 3 and value[0] == _ACTIVE:
-        _remember_locally(s, key, value)
-        return _hand_out(value)  # type: ignore[no-any-return]
+        _remember_locally(s, key, value)  # freshly unpickled: nobody else holds it
+        return value
     if isinstance(value, str):
         _remember_locally(s, key, value)
         return value
@@ -199,7 +199,7 @@ def _remember_locally(s: Settings, key: str, state: Any) -> None:
 def _state_set(s: Settings, key: str, state: str | tuple[str, str, Any]) -> None:
     if s.user_cache_ttl <= 0:
         return
-    _remember_locally(s, key, _hand_out(state))
+    _remember_locally(s, key, _private_copy(state))
     try:
         caches[s.user_cache_alias].set(key, state, timeout=s.user_cache_ttl)
     except Exception:  # noqa: BLE001
@@ -527,8 +527,10 @@ class SyncedUser(SimpleLazyObject):  # type: ignore[type-arg]
     is_authenticated = True
     is_anonymous = False
 
-    def __init__(self, claims: Claims, identity: Any = _UNKNOWN) -> None:
+    def __init__(self, claims: Claims, identity: Any = _UNKNOWN, cached: Any = None) -> None:
         def setup() -> Any:
+            if cached is not None:
+                return copy.copy(cached)  # from the user cache: this request's own copy, no query
             try:
                 return load_user(claims, identity)
             except TokenError as exc:
@@ -565,10 +567,9 @@ def resolve_user(claims: Claims, s: Settings | None = None) -> SyncedUser:
     if state == _INACTIVE:
         raise TokenError("user_inactive", "The user account is inactive.", "is_active is False (cached)")
     if isinstance(state, tuple):
-        lazy = SyncedUser(claims)
         if state[1] == fingerprint(claims, s):
-            lazy._wrapped = state[2]  # cached and up to date: no query even when the view uses it
-        return lazy
+            return SyncedUser(claims, cached=state[2])  # up to date: no query even when the view uses it
+        return SyncedUser(claims)
     if state in (_ACTIVE, _NEW):
         return SyncedUser(claims)
     identity = _retry_when_locked(lambda: _select(claims))
@@ -588,7 +589,7 @@ def resolve_user(claims: Claims, s: Settings | None = None) -> SyncedUser:
         # The SELECT preloaded the user and nothing is to be written: cache it, hand it over loaded.
         _state_set(s, key, (_ACTIVE, identity.fingerprint, identity.user))
         lazy = SyncedUser(claims, identity)
-        lazy._wrapped = identity.user
+        lazy._wrapped = identity.user  # this request's own object (the cache holds copies)
         return lazy
     _state_set(s, key, _ACTIVE)
     return SyncedUser(claims, identity)

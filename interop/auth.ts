@@ -1,5 +1,5 @@
 // auth.ts: a Better Auth server whose JWTs drf-oidc-jwks verifies with PROVIDER = "better-auth".
-// docs/interop.md shows this file verbatim; the interop tests run it (better-auth-server.mjs) and type-check it.
+// docs/providers.md shows this file verbatim; the interop tests run it (better-auth-server.mjs) and type-check it.
 import { betterAuth } from "better-auth";
 import { memoryAdapter } from "better-auth/adapters/memory";
 import { jwt, organization } from "better-auth/plugins";

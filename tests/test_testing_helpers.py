@@ -242,3 +242,22 @@ def test_the_downstream_example_passes_on_its_own_without_this_suites_conftest(t
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert re.search(r"\b10 passed\b", result.stdout)
+
+
+def test_a_stopped_jwks_server_is_unreachable_even_over_a_kept_alive_connection():
+    import requests
+
+    from drf_oidc_jwks.testing import JWKSServer, TestIssuer
+
+    server = JWKSServer(TestIssuer())
+    server.start()
+    with requests.Session() as session:
+        url = server.url("/jwks.json")
+        assert session.get(url, timeout=5).status_code == 200  # the connection is kept alive
+        server.stop()
+        try:
+            session.get(url, timeout=5)
+        except requests.ConnectionError:
+            pass
+        else:
+            raise AssertionError("the stopped server still answered")

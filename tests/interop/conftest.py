@@ -185,7 +185,7 @@ class BetterAuth:
         return BetterAuthUser(self, http, str(body["user"]["id"]), email)
 
     def settings(self, **overrides: Any) -> dict[str, Any]:
-        """The DRF_OIDC_JWKS value docs/interop.md gives for this server."""
+        """The DRF_OIDC_JWKS value docs/providers.md gives for this server."""
         value: dict[str, Any] = {
             "ISSUER": self.url,
             "JWKS_URL": self.jwks_url,
