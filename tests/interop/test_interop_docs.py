@@ -1,4 +1,4 @@
-"""The interop docs are tested: the Better Auth section of docs/providers.md is the config the tests run, and the documented settings work."""
+"""The interop docs are tested: docs/providers.md's Better Auth config is what the tests run; the settings work."""
 
 from __future__ import annotations
 
