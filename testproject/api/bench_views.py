@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from drf_oidc_jwks.claims import PRESETS, Claims
 
-from .views import _claims, _text, _user
+from .views import me_payload
 
 _CLAIMS = Claims(
     {
@@ -38,17 +38,4 @@ class UnauthenticatedMeView(APIView):
     permission_classes = [AllowAny]
 
     def get(self, request: Request) -> Response:
-        claims = _CLAIMS
-        user = get_user_model()(username="alice", email="alice@example.com")
-        return Response(
-            {
-                "sub": claims.sub,
-                "email": claims.email,
-                "name": claims.name,
-                "role": _text(claims.get("role")),
-                "roles": sorted(claims.roles),
-                "tenant_id": claims.tenant_id,
-                "user": _user(user),
-                "claims": _claims(claims),
-            }
-        )
+        return Response(me_payload(_CLAIMS, get_user_model()(username="alice", email="alice@example.com")))
