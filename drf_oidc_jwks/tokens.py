@@ -170,20 +170,14 @@ def validate_claims(payload: Mapping[str, Any], issuer: IssuerSettings, leeway: 
                 f"The token lacks the '{name}' claim.",
                 f"required claim {name!r} is absent (REQUIRED_CLAIMS {list(issuer.required_claims)})",
             )
-    iat = _number(payload, "iat")
-    if iat is not None and iat > now + leeway:
-        raise TokenError(
-            "token_not_yet_valid",
-            "The token is not yet valid.",
-            f"iat is {iat - now:.0f}s in the future (leeway {leeway:g}s)",
-        )
-    nbf = _number(payload, "nbf")
-    if nbf is not None and nbf > now + leeway:
-        raise TokenError(
-            "token_not_yet_valid",
-            "The token is not yet valid.",
-            f"nbf is {nbf - now:.0f}s in the future (leeway {leeway:g}s)",
-        )
+    for name in ("iat", "nbf"):
+        when = _number(payload, name)
+        if when is not None and when > now + leeway:
+            raise TokenError(
+                "token_not_yet_valid",
+                "The token is not yet valid.",
+                f"{name} is {when - now:.0f}s in the future (leeway {leeway:g}s)",
+            )
     exp = _number(payload, "exp")
     if exp is not None and exp <= now - leeway:
         raise TokenError(
