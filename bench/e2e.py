@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +76,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import requests
 
     from drf_oidc_jwks.testing import TestIssuer
-    from tests.services import PostgresServer, RedisServer, free_port, port_open
+    from tests.services import PostgresServer, RedisServer, gunicorn
 
     wrk = ensure_wrk()
     tmp = Path(tempfile.mkdtemp(prefix="drf-oidc-jwks-e2e-"))
     issuer = TestIssuer(audience=AUD)
     with RedisServer() as redis_server, PostgresServer() as pg, issuer.serve() as jwks_server:
-        port = free_port()
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "testproject.settings",
@@ -101,28 +99,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "DB_QUERIES_HEADER": "true",
         }
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-        gunicorn = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "testproject.wsgi:application",
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while not port_open(port):
-                assert gunicorn.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.1)
-            base = f"http://127.0.0.1:{port}"
+        with gunicorn(env) as base:
             tokens = [
                 issuer.token(
                     sub=f"user-{i:04d}",
@@ -162,9 +139,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         check=True,
                     ).stdout
                     rounds[name].append(parse_wrk(out))
-        finally:
-            gunicorn.terminate()
-            gunicorn.wait(timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
         summary = {}
         for name, results in rounds.items():

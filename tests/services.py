@@ -379,6 +379,33 @@ def redis_server() -> Iterator[RedisServer]:
         server.close()
 
 
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
+    """Run the testproject under gunicorn on a free loopback port; yield its base URL, stop it by PID after."""
+    port = free_port()
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="drf-oidc-jwks-gunicorn-") as tmp:
+        log = Path(tmp) / "gunicorn.log"
+        with log.open("wb") as out:
+            argv = [sys.executable, "-m", "gunicorn", "testproject.wsgi:application", "--workers", str(workers)]
+            argv += ["--bind", f"{HOST}:{port}", "--log-level", "warning"]
+            proc = subprocess.Popen(argv, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+            try:
+                deadline = time.monotonic() + START_TIMEOUT
+                while not port_open(port):
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise ServiceError(f"gunicorn did not start:\n{_tail(log)}")
+                    time.sleep(0.1)
+                yield f"http://{HOST}:{port}"
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
 def run(command: list[str]) -> int:
     """Run ``command`` with both servers up and their URLs in the environment; return its exit status."""
     if not command:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +12,7 @@ import pytest
 import requests
 
 from drf_oidc_jwks.testing import TestIssuer
-from tests.services import free_port, port_open
+from tests.services import gunicorn as gunicorn_server
 
 ROOT = Path(__file__).resolve().parent.parent
 AUD = "https://api.test"
@@ -26,7 +24,6 @@ def gunicorn(request, redis_server, tmp_path):
     ttl = getattr(request, "param", TTL)
     issuer = TestIssuer(audience=AUD)
     with issuer.serve() as jwks_server:
-        port = free_port()
         env = {
             **os.environ,
             "CACHE_URL": redis_server.cache_url.replace("/0", "/3"),
@@ -44,37 +41,11 @@ def gunicorn(request, redis_server, tmp_path):
             "DJANGO_SETTINGS_MODULE": "testproject.settings",
         }
         env.pop("DATABASE_URL", None)
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "testproject.wsgi:application",
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while not port_open(port):
-                assert proc.poll() is None, proc.stdout.read().decode()
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.1)
+        with gunicorn_server(env) as url:
             import redis
 
             redis.Redis.from_url(redis_server.url.rsplit("/", 1)[0] + "/3").flushdb()
-            yield f"http://127.0.0.1:{port}", issuer, jwks_server
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+            yield url, issuer, jwks_server
 
 
 def hammer(url: str, tokens: list[str], threads: int = 8) -> tuple[list[int], set[str]]:
