@@ -14,8 +14,16 @@ from rest_framework.request import Request
 
 from .claims import Claims
 from .conf import get_settings
-from .exceptions import IdentityProviderUnavailable, InsufficientScope, InvalidToken, KeySourceError, TokenError
-from .tokens import safe, verify_token
+from .exceptions import (
+    IdentityProviderUnavailable,
+    InsufficientScope,
+    InvalidToken,
+    KeySourceError,
+    MalformedToken,
+    MissingToken,
+    TokenError,
+)
+from .tokens import safe, unverified_ids, verify_token
 
 logger = logging.getLogger("drf_oidc_jwks")
 
@@ -31,6 +39,7 @@ class JWKSAuthentication(BaseAuthentication):
         header = self.get_header(request)
         if header is None:
             return None
+        raw: str | None = None
         try:
             raw = self.get_raw_token(header)
             if raw is None:
@@ -38,9 +47,9 @@ class JWKSAuthentication(BaseAuthentication):
             claims = self.get_validated_token(raw)
             user = self.get_user(claims)
         except TokenError as exc:
-            raise self.refuse(request, exc) from None
+            raise self.refuse(request, exc, raw) from None
         except KeySourceError as exc:
-            logger.warning("token not verified: identity provider unavailable: %s", exc.description)
+            logger.warning("token not verified: identity provider unavailable: %s", exc.reason)
             raise IdentityProviderUnavailable(retry_after=exc.retry_after) from None
         required = get_settings().required_scopes
         if required and not set(required) <= claims.scopes:
@@ -59,9 +68,9 @@ class JWKSAuthentication(BaseAuthentication):
             return None
         token = rest.strip()
         if not token:
-            raise TokenError("missing_token", "No token was given.", "empty Bearer credentials")
+            raise MissingToken("empty Bearer credentials")
         if " " in token:
-            raise TokenError("malformed_token", "The token is malformed.", "credentials contain spaces")
+            raise MalformedToken("credentials contain spaces")
         return token
 
     def get_validated_token(self, raw: str) -> Claims:
@@ -74,13 +83,14 @@ class JWKSAuthentication(BaseAuthentication):
 
         return get_user(claims)
 
-    def refuse(self, request: Request, exc: TokenError) -> InvalidToken:
-        """Log a refused token (never the token itself) and build the 401."""
+    def refuse(self, request: Request, exc: TokenError, raw: str | None = None) -> InvalidToken:
+        """Log a refused token (never the token itself, only its unverified kid and iss) and build the 401."""
+        kid, iss = unverified_ids(raw) if raw else (None, None)
         logger.info(
             "token refused: %s (kid=%s iss=%s): %s",
             exc.code,
-            safe(exc.kid),
-            safe(exc.iss),
+            safe(kid),
+            safe(iss),
             exc.reason,
             extra={"code": exc.code},
         )

@@ -1,56 +1,117 @@
-"""Errors with stable snake_case codes.
+"""Errors with stable snake_case codes: one class per code, one registry derived from the classes.
 
-Library code raises :class:`TokenError` or :class:`KeySourceError`; only
-``authentication.py`` turns them into the DRF exceptions below, the single place
-where errors become HTTP answers.
+Library code raises a :class:`TokenError` subclass (401) or :class:`KeySourceError` (503); only
+``authentication.py`` turns them into the DRF exceptions below, the single place where errors become
+HTTP answers. The 403 answers of the permission classes and tenancy are DRF exceptions defined here
+too, so :data:`REGISTRY` knows every code a client may see, with its status and description.
 """
 
 from __future__ import annotations
 
-from rest_framework import exceptions, status
+from typing import Any, ClassVar, TypeVar
 
-#: Every code a client may see in ``detail.code`` (and in ``error_description``).
-CODES = (
-    "missing_token",
-    "malformed_token",
-    "unsupported_algorithm",
-    "unknown_key",
-    "invalid_signature",
-    "token_expired",
-    "token_not_yet_valid",
-    "invalid_issuer",
-    "invalid_audience",
-    "missing_claim",
-    "invalid_token_type",
-    "sender_constrained",
-    "user_inactive",
-    "idp_unavailable",
-)
+from rest_framework import exceptions, status
 
 
 class TokenError(Exception):
     """A presented token was refused; ``code`` is stable, ``description`` is safe to show.
 
     ``reason`` holds the precise cause for logs and troubleshooting tools (never the token).
+    Subclasses fix ``code`` and ``description``; an instance may give a more precise description.
     """
 
-    def __init__(self, code: str, description: str, reason: str | None = None) -> None:
-        super().__init__(description)
-        self.code = code
-        self.description = description
-        self.reason = reason or description
-        #: The unverified ``kid`` and ``iss`` of the refused token, for the log record.
-        self.kid: object = None
-        self.iss: object = None
+    code: ClassVar[str] = "invalid_token"
+    description: str = "The token was refused."
+    status: ClassVar[int] = status.HTTP_401_UNAUTHORIZED
+
+    def __init__(self, reason: str | None = None, *, description: str | None = None) -> None:
+        if description is not None:
+            self.description = description
+        super().__init__(self.description)
+        self.reason = reason or self.description
+
+
+class MissingToken(TokenError):
+    code = "missing_token"
+    description = "No token was given."
+
+
+class MalformedToken(TokenError):
+    code = "malformed_token"
+    description = "The token is malformed."
+
+
+class UnsupportedAlgorithm(TokenError):
+    code = "unsupported_algorithm"
+    description = "The token's algorithm is not accepted."
+
+
+class UnknownKey(TokenError):
+    code = "unknown_key"
+    description = "The token's signing key is not known."
+
+
+class InvalidSignature(TokenError):
+    code = "invalid_signature"
+    description = "The token's signature is invalid."
+
+
+class TokenExpired(TokenError):
+    code = "token_expired"
+    description = "The token has expired."
+
+
+class TokenNotYetValid(TokenError):
+    code = "token_not_yet_valid"
+    description = "The token is not yet valid."
+
+
+class InvalidIssuer(TokenError):
+    code = "invalid_issuer"
+    description = "The token's issuer is not trusted."
+
+
+class InvalidAudience(TokenError):
+    code = "invalid_audience"
+    description = "The token is not meant for this API."
+
+
+class MissingClaim(TokenError):
+    code = "missing_claim"
+    description = "The token lacks a required claim."
+
+
+class InvalidTokenType(TokenError):
+    code = "invalid_token_type"
+    description = "The token's type is not accepted here."
+
+
+class SenderConstrained(TokenError):
+    code = "sender_constrained"
+    description = "The token is bound to a key and cannot be used as a bearer token."
+
+
+class UserInactive(TokenError):
+    code = "user_inactive"
+    description = "The user account is inactive."
 
 
 class KeySourceError(Exception):
-    """No usable keys could be had from the identity provider."""
+    """No usable keys could be had from the identity provider (503 ``idp_unavailable``)."""
 
-    def __init__(self, description: str, retry_after: float = 1) -> None:
-        super().__init__(description)
-        self.description = description
+    code: ClassVar[str] = "idp_unavailable"
+    description: ClassVar[str] = "The identity provider is unavailable; try again shortly."
+    status: ClassVar[int] = status.HTTP_503_SERVICE_UNAVAILABLE
+
+    def __init__(self, reason: str, retry_after: float = 1) -> None:
+        super().__init__(reason)
+        #: What went wrong, for logs (never a token or a secret).
+        self.reason = reason
         self.retry_after = retry_after
+
+
+# ---------------------------------------------------------------------------
+# The DRF exceptions: what authentication.py, the permission classes and tenancy answer with.
 
 
 class InvalidToken(exceptions.AuthenticationFailed):
@@ -64,17 +125,21 @@ class InvalidToken(exceptions.AuthenticationFailed):
 class IdentityProviderUnavailable(exceptions.APIException):
     """503: no verification keys could be had; answered with ``Retry-After``."""
 
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The identity provider is unavailable; try again shortly."
-    default_code = "idp_unavailable"
+    status_code = KeySourceError.status
+    default_detail = KeySourceError.description
+    default_code = KeySourceError.code
 
     def __init__(self, detail: str | None = None, retry_after: float = 1) -> None:
-        super().__init__(detail, "idp_unavailable")
+        super().__init__(detail, self.default_code)
         # DRF's exception handler turns ``wait`` into a Retry-After header.
         self.wait = max(1, int(retry_after + 0.999))
 
 
-class InsufficientScope(exceptions.PermissionDenied):
+class Forbidden(exceptions.PermissionDenied):
+    """403 with a stable code; each subclass is one code of :data:`REGISTRY`."""
+
+
+class InsufficientScope(Forbidden):
     """403 with an RFC 6750 ``insufficient_scope`` challenge naming the scopes required."""
 
     default_detail = "The token lacks a required scope."
@@ -82,12 +147,106 @@ class InsufficientScope(exceptions.PermissionDenied):
 
     def __init__(self, scopes: tuple[str, ...] | list[str], realm: str = "api", detail: str | None = None) -> None:
         wanted = " ".join(scopes)
-        super().__init__(detail or f"Requires scope: {wanted}.", "insufficient_scope")
+        super().__init__(detail or f"Requires scope: {wanted}.", self.default_code)
         # DRF's exception handler copies ``auth_header`` into WWW-Authenticate.
         self.auth_header = f'Bearer realm="{realm}", error="insufficient_scope", scope="{wanted}"'
 
 
-def exception_handler(exc: Exception, context: dict[str, object]) -> object:
+class RoleRequired(Forbidden):
+    """403: the caller holds none of the roles required (``HasRole``)."""
+
+    default_detail = "The token lacks a required role."
+    default_code = "role_required"
+
+
+class OrgRoleRequired(Forbidden):
+    """403: the caller's role in the active organisation is not one required (``HasOrgRole``)."""
+
+    default_detail = "The token lacks a required organization role."
+    default_code = "org_role_required"
+
+
+class PermissionRequired(Forbidden):
+    """403: the token holds none of the permissions required (``HasPermission``)."""
+
+    default_detail = "The token lacks a required permission."
+    default_code = "permission_required"
+
+
+class TenantRequired(Forbidden):
+    """403: the caller has no active tenant (no ``tenant_id`` and no organisation selected)."""
+
+    default_detail = "This endpoint requires an active organization."
+    default_code = "tenant_required"
+
+
+class TenantNotAllowed(Forbidden):
+    """403: the organisation selected by the tenant header is not one of the caller's."""
+
+    default_detail = "The selected organization is not one of the caller's organizations."
+    default_code = "tenant_not_allowed"
+
+
+class TenantMismatch(Forbidden):
+    """403: the request body names a tenant other than the active one."""
+
+    default_detail = "The organization of an object is set from the token; the request cannot choose or change it."
+    default_code = "tenant_mismatch"
+
+
+_E = TypeVar("_E")
+
+
+def _leaves(base: type[_E]) -> list[type[_E]]:
+    out: list[type[_E]] = []
+    for sub in base.__subclasses__():
+        out.append(sub)
+        out.extend(_leaves(sub))
+    return out
+
+
+class ErrorSpec:
+    """One registered code: its status, the class that raises it, and its default description."""
+
+    __slots__ = ("code", "status", "cls", "description")
+
+    def __init__(self, code: str, status: int, cls: type, description: str) -> None:
+        self.code, self.status, self.cls, self.description = code, status, cls, description
+
+    def __repr__(self) -> str:
+        return f"<ErrorSpec {self.code} {self.status}>"
+
+
+def registry() -> dict[str, ErrorSpec]:
+    """Every code the library answers with, from the error classes (one class per code)."""
+    found: dict[str, ErrorSpec] = {}
+    for cls in _leaves(TokenError):
+        found[cls.code] = ErrorSpec(cls.code, cls.status, cls, cls.description)
+    found[KeySourceError.code] = ErrorSpec(
+        KeySourceError.code, KeySourceError.status, KeySourceError, KeySourceError.description
+    )
+    for forbidden in _leaves(Forbidden):
+        code = str(forbidden.default_code)
+        found[code] = ErrorSpec(code, int(forbidden.status_code), forbidden, str(forbidden.default_detail))
+    return found
+
+
+#: Every code, with its status and class (derived from the classes above).
+REGISTRY: dict[str, ErrorSpec] = registry()
+
+#: Every code a refused token may carry in ``detail.code`` (401 and 503), in class order.
+CODES: tuple[str, ...] = tuple(code for code, spec in REGISTRY.items() if spec.status != 403)
+
+
+def error_for(code: str) -> type[TokenError]:
+    """The TokenError subclass of ``code`` (KeyError for a code that is not a 401 refusal)."""
+    cls = REGISTRY[code].cls
+    if not (isinstance(cls, type) and issubclass(cls, TokenError)):
+        raise KeyError(code)
+    return cls
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> object:
     """DRF's exception handler, plus the stable ``code`` in the body of every error response.
 
     Opt in with ``REST_FRAMEWORK["EXCEPTION_HANDLER"] = "drf_oidc_jwks.exceptions.exception_handler"``.

@@ -30,7 +30,7 @@ from jwt.algorithms import get_default_algorithms
 from jwt.exceptions import PyJWTError
 
 from .conf import IssuerSettings, Settings, get_settings, url_allowed
-from .exceptions import KeySourceError, TokenError
+from .exceptions import KeySourceError, UnknownKey, UnsupportedAlgorithm
 
 logger = logging.getLogger("drf_oidc_jwks")
 
@@ -373,7 +373,7 @@ class JWKSClient:
                     "serving stale JWKS for %s (%.0fs past freshness): %s",
                     self.issuer.issuer,
                     self.clock() - keyset.fresh_until,
-                    exc.description,
+                    exc.reason,
                 )
                 return keyset
             raise
@@ -407,7 +407,7 @@ class JWKSClient:
                 until = self._failed_until = self.clock() + self.settings.jwks_failure_backoff
                 self._cache_set("failed", until, self.settings.jwks_failure_backoff)
                 exc.retry_after = max(exc.retry_after, self.settings.jwks_failure_backoff)
-                logger.warning("JWKS refresh for %s failed: %s", self.issuer.issuer, exc.description)
+                logger.warning("JWKS refresh for %s failed: %s", self.issuer.issuer, exc.reason)
                 raise
             return keyset
         finally:
@@ -545,26 +545,24 @@ class JWKSClient:
             keyset = self._refresh_for_unknown_kid(keyset)
             found = keyset.by_kid(kid)
             if not found:
-                raise TokenError("unknown_key", "The token's signing key is not known.", f"no key with kid {kid!r}")
+                raise UnknownKey(f"no key with kid {kid!r}")
         for key in found:
             if key.allows(alg):
                 return key
-        raise TokenError(
-            "unsupported_algorithm",
-            "The token's algorithm does not match its key.",
+        raise UnsupportedAlgorithm(
             f"key {kid!r} ({found[0].kty}/{found[0].crv or found[0].alg}) cannot verify {alg}",
+            description="The token's algorithm does not match its key.",
         )
 
     def _only_key(self, keyset: KeySet, alg: str) -> PublicKey:
         if len(keyset.keys) != 1:
-            raise TokenError(
-                "unknown_key",
-                "The token names no key and the issuer has several.",
+            raise UnknownKey(
                 f"no kid; JWKS holds {len(keyset.keys)} keys",
+                description="The token names no key and the issuer has several.",
             )
         key = keyset.keys[0]
         if not key.allows(alg):
-            raise TokenError("unsupported_algorithm", "The token's algorithm does not match its key.", "")
+            raise UnsupportedAlgorithm(description="The token's algorithm does not match its key.")
         return key
 
     def _refresh_for_unknown_kid(self, keyset: KeySet) -> KeySet:

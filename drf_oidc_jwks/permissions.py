@@ -24,7 +24,7 @@ from rest_framework import exceptions
 from rest_framework.permissions import BasePermission, SingleOperandHolder
 
 from .claims import Claims
-from .exceptions import InsufficientScope
+from .exceptions import REGISTRY, InsufficientScope
 from .tenancy import TenantNotAllowed, TenantRequired, resolve_tenant, selected_organization
 
 if TYPE_CHECKING:
@@ -43,16 +43,6 @@ __all__ = [
     "all_of",
     "to_requirement",
 ]
-
-#: Stable ``detail.code`` values of 403 answers (a refused composition answers ``permission_denied``).
-CODES = (
-    "role_required",
-    "org_role_required",
-    "insufficient_scope",
-    "permission_required",
-    "tenant_required",
-    "tenant_not_allowed",
-)
 
 #: A requirement in disjunctive normal form: it holds when every value of any one group is held.
 #: ``(("a",), ("b",))`` is "a or b"; ``(("a", "b"),)`` is "a and b"; ``((),)`` always holds; ``()`` never does.
@@ -277,7 +267,11 @@ class _ClaimSetPermission(_TokenPermission):
 
     def refuse(self, required: Requirement) -> exceptions.APIException:
         """Build the 403 for an unmet requirement."""
-        return exceptions.PermissionDenied(self.describe(required), self.code)
+        spec = REGISTRY.get(self.code)
+        cls = spec.cls if spec is not None and issubclass(spec.cls, exceptions.PermissionDenied) else None
+        if cls is None:
+            return exceptions.PermissionDenied(self.describe(required), self.code)
+        return cls(self.describe(required))
 
 
 class HasRole(_ClaimSetPermission):
@@ -330,7 +324,8 @@ class HasScope(_ClaimSetPermission):
 
     def refuse(self, required: Requirement) -> exceptions.APIException:
         if not required:
-            return super().refuse(required)  # an action with no entry: no scope would help, so no challenge
+            # An action with no entry: no scope would help, so no challenge.
+            return exceptions.PermissionDenied(self.describe(required), self.code)
         from .conf import get_settings
 
         # RFC 6750 ``scope``: every scope named by the requirement; asking for all of them suffices.

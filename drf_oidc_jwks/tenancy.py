@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from rest_framework import exceptions
 
 from .claims import Claims
+from .exceptions import TenantMismatch, TenantNotAllowed, TenantRequired
 
 if TYPE_CHECKING:
     # Type-only: rest_framework.generics and .serializers read DRF settings at import time.
@@ -40,30 +41,6 @@ __all__ = [
     "resolve_tenant",
     "selected_organization",
 ]
-
-#: Stable ``detail.code`` values this module answers with.
-CODES = ("tenant_required", "tenant_not_allowed", "tenant_mismatch")
-
-
-class TenantRequired(exceptions.PermissionDenied):
-    """403: the caller has no active tenant (no ``tenant_id`` and no organisation selected)."""
-
-    default_detail = "This endpoint requires an active organization."
-    default_code = "tenant_required"
-
-
-class TenantNotAllowed(exceptions.PermissionDenied):
-    """403: the organisation selected by the tenant header is not one of the caller's."""
-
-    default_detail = "The selected organization is not one of the caller's organizations."
-    default_code = "tenant_not_allowed"
-
-
-class TenantMismatch(exceptions.PermissionDenied):
-    """403: the request body names a tenant other than the active one."""
-
-    default_detail = "The organization of an object is set from the token; the request cannot choose or change it."
-    default_code = "tenant_mismatch"
 
 
 def selected_organization(request: Request, header: str | None) -> str | None:

@@ -30,7 +30,19 @@ from jwt.algorithms import get_default_algorithms
 
 from .claims import Claims
 from .conf import IssuerSettings, Settings, get_settings
-from .exceptions import TokenError
+from .exceptions import (
+    InvalidAudience,
+    InvalidIssuer,
+    InvalidSignature,
+    InvalidTokenType,
+    MalformedToken,
+    MissingClaim,
+    SenderConstrained,
+    TokenError,
+    TokenExpired,
+    TokenNotYetValid,
+    UnsupportedAlgorithm,
+)
 from .jwks import JWKSClient, PublicKey, get_client
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
@@ -63,10 +75,19 @@ def _json_object(segment: str, what: str) -> dict[str, Any]:
             # 2.1): refuse them here (UnicodeEncodeError), or every view rendering the claim would 500.
             json.dumps(value, ensure_ascii=False).encode("utf-8")
     except (ValueError, binascii.Error, RecursionError, UnicodeDecodeError):
-        raise TokenError("malformed_token", "The token is malformed.", f"{what} is not base64url JSON") from None
+        raise MalformedToken(f"{what} is not base64url JSON") from None
     if not isinstance(value, dict):
-        raise TokenError("malformed_token", "The token is malformed.", f"{what} is not a JSON object")
+        raise MalformedToken(f"{what} is not a JSON object")
     return value
+
+
+def unverified_ids(raw: str | bytes) -> tuple[Any, Any]:
+    """The unverified ``kid`` and ``iss`` of a token, for a refusal's log line; (None, None) when unreadable."""
+    try:
+        parsed = read_unverified(raw, len(raw))
+    except TokenError:
+        return None, None
+    return parsed.header.get("kid"), parsed.payload.get("iss")
 
 
 def safe(value: Any, limit: int = 64) -> str:
@@ -92,20 +113,20 @@ def read_unverified(raw: str | bytes, max_bytes: int) -> Parsed:
         try:
             raw = raw.decode("ascii")
         except UnicodeDecodeError:
-            raise TokenError("malformed_token", "The token is malformed.", "token is not ASCII") from None
+            raise MalformedToken("token is not ASCII") from None
     if len(raw) > max_bytes:
-        raise TokenError("malformed_token", "The token is too large.", f"token is {len(raw)} bytes, limit {max_bytes}")
+        raise MalformedToken(f"token is {len(raw)} bytes, limit {max_bytes}", description="The token is too large.")
     segments = raw.split(".")
     if len(segments) == 5:
-        raise TokenError("malformed_token", "Encrypted tokens are not accepted.", "JWE (5 segments)")
+        raise MalformedToken("JWE (5 segments)", description="Encrypted tokens are not accepted.")
     if len(segments) != 3 or not all(segments[:2]):
-        raise TokenError("malformed_token", "The token is malformed.", f"{len(segments)} segments, 3 expected")
+        raise MalformedToken(f"{len(segments)} segments, 3 expected")
     header = _json_object(segments[0], "header")
     payload = _json_object(segments[1], "payload")
     try:
         signature = _b64decode(segments[2])
     except (ValueError, binascii.Error):
-        raise TokenError("malformed_token", "The token is malformed.", "signature is not base64url") from None
+        raise MalformedToken("signature is not base64url") from None
     signing_input = f"{segments[0]}.{segments[1]}".encode("ascii")
     return Parsed(raw, header, payload, signing_input, signature)
 
@@ -113,28 +134,20 @@ def read_unverified(raw: str | bytes, max_bytes: int) -> Parsed:
 def _check_header(header: Mapping[str, Any], issuer: IssuerSettings) -> tuple[str, str | None]:
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in issuer.algorithms:
-        raise TokenError(
-            "unsupported_algorithm",
-            "The token's algorithm is not accepted.",
-            f"alg {safe(alg)} not in {list(issuer.algorithms)}",
-        )
+        raise UnsupportedAlgorithm(f"alg {safe(alg)} not in {list(issuer.algorithms)}")
     if "crit" in header:
         # We implement no JWS extension, so any critical one must be refused.
-        raise TokenError("malformed_token", "The token uses an unsupported critical header.", "crit header present")
+        raise MalformedToken("crit header present", description="The token uses an unsupported critical header.")
     if header.get("b64") is False:
-        raise TokenError("malformed_token", "The token is malformed.", "unencoded payload (b64=false)")
+        raise MalformedToken("unencoded payload (b64=false)")
     kid = header.get("kid")
     if kid is not None and (not isinstance(kid, str) or not kid or len(kid) > _MAX_KID):
-        raise TokenError("malformed_token", "The token's key id is malformed.", "kid is not a short string")
+        raise MalformedToken("kid is not a short string", description="The token's key id is malformed.")
     if issuer.allowed_types is not None:
         typ = header.get("typ")
         norm = typ.lower().removeprefix("application/") if isinstance(typ, str) else None
         if norm not in {t.lower().removeprefix("application/") for t in issuer.allowed_types}:
-            raise TokenError(
-                "invalid_token_type",
-                "The token's type is not accepted here.",
-                f"typ {safe(typ)} not in {list(issuer.allowed_types)}",
-            )
+            raise InvalidTokenType(f"typ {safe(typ)} not in {list(issuer.allowed_types)}")
     return alg, kid
 
 
@@ -143,7 +156,7 @@ def _number(payload: Mapping[str, Any], name: str) -> float | None:
     if value is None and name not in payload:
         return None
     if isinstance(value, bool) or not isinstance(value, _NUMBER):
-        raise TokenError("malformed_token", "The token is malformed.", f"{name} is not a number: {safe(value)}")
+        raise MalformedToken(f"{name} is not a number: {safe(value)}")
     # JSON allows 1e400 (read as inf) and integers too large for a float, which would raise
     # OverflowError in the arithmetic below (a 500): neither is a meaningful NumericDate.
     try:
@@ -151,7 +164,7 @@ def _number(payload: Mapping[str, Any], name: str) -> float | None:
     except OverflowError:
         finite = False
     if not finite:
-        raise TokenError("malformed_token", "The token is malformed.", f"{name} is not a finite number")
+        raise MalformedToken(f"{name} is not a finite number")
     return value
 
 
@@ -160,55 +173,32 @@ def validate_claims(payload: Mapping[str, Any], issuer: IssuerSettings, leeway: 
     for name in issuer.required_claims:
         if name not in payload:
             if name == "aud":
-                raise TokenError(
-                    "invalid_audience",
-                    "The token is not meant for this API.",
-                    f"no aud claim; expected one of {list(issuer.audience or ())}",
-                )
-            raise TokenError(
-                "missing_claim",
-                f"The token lacks the '{name}' claim.",
+                raise InvalidAudience(f"no aud claim; expected one of {list(issuer.audience or ())}")
+            raise MissingClaim(
                 f"required claim {name!r} is absent (REQUIRED_CLAIMS {list(issuer.required_claims)})",
+                description=f"The token lacks the '{name}' claim.",
             )
     for name in ("iat", "nbf"):
         when = _number(payload, name)
         if when is not None and when > now + leeway:
-            raise TokenError(
-                "token_not_yet_valid",
-                "The token is not yet valid.",
-                f"{name} is {when - now:.0f}s in the future (leeway {leeway:g}s)",
-            )
+            raise TokenNotYetValid(f"{name} is {when - now:.0f}s in the future (leeway {leeway:g}s)")
     exp = _number(payload, "exp")
     if exp is not None and exp <= now - leeway:
-        raise TokenError(
-            "token_expired",
-            "The token has expired.",
-            f"expired {now - exp:.0f}s ago (exp {safe(exp)}, leeway {leeway:g}s)",
-        )
+        raise TokenExpired(f"expired {now - exp:.0f}s ago (exp {safe(exp)}, leeway {leeway:g}s)")
     if payload.get("iss") != issuer.issuer:
-        raise TokenError(
-            "invalid_issuer",
-            "The token's issuer is not trusted.",
-            f"iss {safe(payload.get('iss'))}, expected {issuer.issuer!r}",
-        )
+        raise InvalidIssuer(f"iss {safe(payload.get('iss'))}, expected {issuer.issuer!r}")
     for name in ("sub", "jti"):
         if name in payload and not isinstance(payload[name], str):
-            raise TokenError(
-                "malformed_token", "The token is malformed.", f"{name} is not a string: {safe(payload[name])}"
-            )
+            raise MalformedToken(f"{name} is not a string: {safe(payload[name])}")
     if "\x00" in payload.get("sub", ""):
         # A NUL byte is never part of a real identifier, and PostgreSQL text cannot hold one (a 500 in user sync).
-        raise TokenError("malformed_token", "The token is malformed.", "sub contains a NUL byte")
+        raise MalformedToken("sub contains a NUL byte")
     if issuer.audience is not None:
         _check_audience(payload, issuer)
     if "cnf" in payload:
         # RFC 9449 7.2 / RFC 8705 3: a token bound to a DPoP key or a client certificate
         # (RFC 7800 ``cnf``) must not be accepted as a plain bearer token; we verify no proof.
-        raise TokenError(
-            "sender_constrained",
-            "The token is bound to a key and cannot be used as a bearer token.",
-            "cnf claim present",
-        )
+        raise SenderConstrained("cnf claim present")
 
 
 def _check_audience(payload: Mapping[str, Any], issuer: IssuerSettings) -> None:
@@ -217,29 +207,17 @@ def _check_audience(payload: Mapping[str, Any], issuer: IssuerSettings) -> None:
         # Cognito access tokens name the app client in client_id and carry no aud.
         if payload.get("client_id") in expected:
             return
-        raise TokenError(
-            "invalid_audience",
-            "The token is not meant for this API.",
-            f"no aud, and client_id {safe(payload.get('client_id'))}; expected one of {list(expected)}",
+        raise InvalidAudience(
+            f"no aud, and client_id {safe(payload.get('client_id'))}; expected one of {list(expected)}"
         )
     aud = payload.get("aud")
     if not aud:
-        raise TokenError(
-            "invalid_audience",
-            "The token is not meant for this API.",
-            f"no aud claim; expected one of {list(expected)}",
-        )
+        raise InvalidAudience(f"no aud claim; expected one of {list(expected)}")
     values = [aud] if isinstance(aud, str) else aud
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise TokenError(
-            "invalid_audience", "The token is not meant for this API.", f"aud is not a string or list: {safe(aud)}"
-        )
+        raise InvalidAudience(f"aud is not a string or list: {safe(aud)}")
     if not any(v in expected for v in values):
-        raise TokenError(
-            "invalid_audience",
-            "The token is not meant for this API.",
-            f"aud {safe(aud)}, expected one of {list(expected)}",
-        )
+        raise InvalidAudience(f"aud {safe(aud)}, expected one of {list(expected)}")
 
 
 def verify_signature(parsed: Parsed, key: PublicKey, alg: str) -> None:
@@ -249,11 +227,7 @@ def verify_signature(parsed: Parsed, key: PublicKey, alg: str) -> None:
     except Exception:  # noqa: BLE001 - any failure inside the crypto is a bad signature, never a 500
         ok = False
     if not ok:
-        raise TokenError(
-            "invalid_signature",
-            "The token's signature is invalid.",
-            f"signature does not verify with key {key.kid!r} ({key.kty}, {alg})",
-        )
+        raise InvalidSignature(f"signature does not verify with key {key.kid!r} ({key.kty}, {alg})")
 
 
 # ---------------------------------------------------------------------------
@@ -341,25 +315,17 @@ def verify_token(raw: str | bytes, settings: Settings | None = None, *, now: flo
             return hit
     parsed = read_unverified(raw, s.max_token_bytes)
     header, payload = parsed.header, parsed.payload
-    kid = header.get("kid")
     iss = payload.get("iss")
-    try:
-        issuer = s.issuer_for(iss)
-        if issuer is None:
-            # No network request for an issuer nobody configured.
-            raise TokenError(
-                "invalid_issuer",
-                "The token's issuer is not trusted.",
-                f"iss {safe(iss)} is not a configured ISSUER ({', '.join(repr(i.issuer) for i in s.issuers)})",
-            )
-        alg, kid = _check_header(header, issuer)
-        client = get_client(issuer)
-        key = client.get_key(kid, alg)
-        verify_signature(parsed, key, alg)
-        validate_claims(payload, issuer, s.leeway, clock)
-    except TokenError as exc:
-        exc.kid, exc.iss = kid, iss
-        raise
+    issuer = s.issuer_for(iss)
+    if issuer is None:
+        # No network request for an issuer nobody configured.
+        configured = ", ".join(repr(i.issuer) for i in s.issuers)
+        raise InvalidIssuer(f"iss {safe(iss)} is not a configured ISSUER ({configured})")
+    alg, kid = _check_header(header, issuer)
+    client = get_client(issuer)
+    key = client.get_key(kid, alg)
+    verify_signature(parsed, key, alg)
+    validate_claims(payload, issuer, s.leeway, clock)
     claims = Claims(MappingProxyType(payload), issuer.claims, MappingProxyType(header))
     if issuer.userinfo:
         # Kept out of repr and the mapping: only the userinfo request of the user sync presents it.

@@ -32,7 +32,7 @@ from django.utils.functional import SimpleLazyObject
 
 from .claims import CLAIM_ATTRIBUTES, Claims
 from .conf import IssuerSettings, Settings, get_settings, url_allowed
-from .exceptions import InvalidToken, KeySourceError, TokenError
+from .exceptions import InvalidToken, KeySourceError, MalformedToken, MissingClaim, TokenError, UserInactive
 from .jwks import get_client
 from .signals import user_synced
 
@@ -513,7 +513,7 @@ def _load_user(claims: Claims, identity: Any) -> Any:
     if created or written:
         user_synced.send(sender=type(identity), user=user, identity=identity, created=created, claims=claims)
     if not user.is_active:
-        raise TokenError("user_inactive", "The user account is inactive.", "is_active is False")
+        raise UserInactive("is_active is False")
     return user
 
 
@@ -555,17 +555,17 @@ def resolve_user(claims: Claims, s: Settings | None = None) -> SyncedUser:
     """Refuse a locally deactivated user, and return the lazy ``request.user`` of (issuer, sub)."""
     s = s or get_settings()
     if not claims.sub or not claims.issuer:
-        raise TokenError("missing_claim", "The token lacks the 'sub' claim.", "no subject to map a user to")
+        raise MissingClaim("no subject to map a user to", description="The token lacks the 'sub' claim.")
     if len(claims.sub) > _MAX_ID or len(claims.issuer) > _MAX_ID:
         # OIDC Core caps sub at 255 characters; a longer one must not become a database error.
-        raise TokenError("malformed_token", "The token is malformed.", "sub or iss longer than 255 characters")
+        raise MalformedToken("sub or iss longer than 255 characters")
     if "\x00" in claims.sub:
         # OIDC Core: sub is ASCII, and PostgreSQL text cannot hold NUL (a DataError, a 500).
-        raise TokenError("malformed_token", "The token is malformed.", "sub holds a NUL character")
+        raise MalformedToken("sub holds a NUL character")
     key = _state_key(claims.issuer, claims.sub)
     state = _state_get(s, key)
     if state == _INACTIVE:
-        raise TokenError("user_inactive", "The user account is inactive.", "is_active is False (cached)")
+        raise UserInactive("is_active is False (cached)")
     if isinstance(state, tuple):
         if state[1] == fingerprint(claims, s):
             return SyncedUser(claims, cached=state[2])  # up to date: no query even when the view uses it
@@ -584,7 +584,7 @@ def resolve_user(claims: Claims, s: Settings | None = None) -> SyncedUser:
         return SyncedUser(claims, None)
     if not identity.user.is_active:
         _state_set(s, key, _INACTIVE)
-        raise TokenError("user_inactive", "The user account is inactive.", "is_active is False")
+        raise UserInactive("is_active is False")
     if identity.fingerprint == fingerprint(claims, s):
         # The SELECT preloaded the user and nothing is to be written: cache it, hand it over loaded.
         _state_set(s, key, (_ACTIVE, identity.fingerprint, identity.user))
@@ -626,7 +626,7 @@ def _userinfo_url(issuer: IssuerSettings, s: Settings) -> str | None:
                 allow_insecure_http=s.allow_insecure_http,
             ).document
         except KeySourceError as exc:
-            logger.warning("userinfo: discovery failed: %s", exc.description)
+            logger.warning("userinfo: discovery failed: %s", exc.reason)
             return None
         if not isinstance(doc, dict) or doc.get("issuer") != issuer.issuer:
             return None
@@ -662,7 +662,7 @@ def userinfo(claims: Claims, issuer: IssuerSettings, s: Settings) -> dict[str, A
             headers={"Authorization": f"Bearer {token}"},
         )
     except KeySourceError as exc:
-        logger.warning("userinfo request failed: %s", exc.description)
+        logger.warning("userinfo request failed: %s", exc.reason)
         return None
     info = result.document
     if not isinstance(info, dict) or info.get("sub") != claims.sub:

@@ -55,7 +55,7 @@ class _Recorder:
         try:
             result = http_fetch(url, timeout=timeout, max_bytes=max_bytes, allow_insecure_http=allow_insecure_http)
         except KeySourceError as exc:
-            call["error"] = exc.description
+            call["error"] = exc.reason
             raise
         finally:
             call["ms"] = round((time.monotonic() - started) * 1000, 1)
@@ -125,7 +125,7 @@ def check_issuer(issuer: IssuerSettings, s: Settings, cache_ok: bool) -> dict[st
         keyset = probe.refresh(None, wait=True)
     except KeySourceError as exc:
         where = recorder.calls[-1]["url"] if recorder.calls else issuer.jwks_url or issuer.discovery_url
-        reason = exc.description
+        reason = exc.reason
         document = recorder.calls[-1].get("document") if recorder.calls else None
         if reason == "discovery document names another issuer" and isinstance(document, Mapping):
             reason += f": {str(document.get('issuer'))[:200]!r}, expected {issuer.issuer!r}"

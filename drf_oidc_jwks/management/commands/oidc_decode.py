@@ -22,30 +22,30 @@ from rest_framework import exceptions as drf_exceptions
 from drf_oidc_jwks.authentication import JWKSAuthentication
 from drf_oidc_jwks.claims import Claims
 from drf_oidc_jwks.conf import Settings, get_settings
-from drf_oidc_jwks.exceptions import KeySourceError, TokenError
+from drf_oidc_jwks.exceptions import REGISTRY, KeySourceError, TokenError
 from drf_oidc_jwks.tokens import read_unverified
 
-#: For each refusal code: the HTTP status a request gets and what usually causes it (docs/troubleshooting.md).
-CAUSES: dict[str, tuple[int, str]] = {
-    "missing_token": (401, "the Authorization header says Bearer but carries no token"),
-    "malformed_token": (401, "not a compact JWS: truncated when copied, an opaque (non-JWT) access token, or a JWE"),
-    "unsupported_algorithm": (401, "the token's alg is not in ALGORITHMS (Better Auth signs EdDSA by default)"),
-    "unknown_key": (401, "the kid is not in the JWKS even after a refresh: another environment's or issuer's key"),
-    "invalid_signature": (
-        401,
-        "the token was altered, or signed by a key the IdP never published under that kid",
-    ),
-    "token_expired": (401, "the client kept using an old token: refresh it; or the clocks disagree (see LEEWAY)"),
-    "token_not_yet_valid": (401, "the issuer's clock is ahead of this host's: fix NTP or raise LEEWAY"),
-    "invalid_issuer": (401, "iss differs from every configured ISSUER (a trailing slash counts)"),
-    "invalid_audience": (401, "the token was issued for another API: request it with this API's audience/resource"),
-    "missing_claim": (401, "a claim of REQUIRED_CLAIMS is absent (ID tokens and some client tokens lack one)"),
-    "invalid_token_type": (401, "typ is not in ALLOWED_TYPES: an ID token sent where an access token belongs"),
-    "sender_constrained": (401, "a DPoP or mTLS-bound token (cnf claim) sent as a plain bearer token"),
-    "user_inactive": (401, "the Django user this identity maps to has is_active=False"),
-    "idp_unavailable": (503, "no keys: the JWKS cannot be fetched and none is cached (run manage.py oidc_check)"),
-    "insufficient_scope": (403, "REQUIRED_SCOPES names a scope the token lacks"),
+#: What usually causes each refusal (docs/troubleshooting.md); the status comes from the error registry.
+_LIKELY: dict[str, str] = {
+    "missing_token": "the Authorization header says Bearer but carries no token",
+    "malformed_token": "not a compact JWS: truncated when copied, an opaque (non-JWT) access token, or a JWE",
+    "unsupported_algorithm": "the token's alg is not in ALGORITHMS (Better Auth signs EdDSA by default)",
+    "unknown_key": "the kid is not in the JWKS even after a refresh: another environment's or issuer's key",
+    "invalid_signature": "the token was altered, or signed by a key the IdP never published under that kid",
+    "token_expired": "the client kept using an old token: refresh it; or the clocks disagree (see LEEWAY)",
+    "token_not_yet_valid": "the issuer's clock is ahead of this host's: fix NTP or raise LEEWAY",
+    "invalid_issuer": "iss differs from every configured ISSUER (a trailing slash counts)",
+    "invalid_audience": "the token was issued for another API: request it with this API's audience/resource",
+    "missing_claim": "a claim of REQUIRED_CLAIMS is absent (ID tokens and some client tokens lack one)",
+    "invalid_token_type": "typ is not in ALLOWED_TYPES: an ID token sent where an access token belongs",
+    "sender_constrained": "a DPoP or mTLS-bound token (cnf claim) sent as a plain bearer token",
+    "user_inactive": "the Django user this identity maps to has is_active=False",
+    "idp_unavailable": "no keys: the JWKS cannot be fetched and none is cached (run manage.py oidc_check)",
+    "insufficient_scope": "REQUIRED_SCOPES names a scope the token lacks",
 }
+
+#: For each refusal code: the HTTP status a request gets and what usually causes it.
+CAUSES: dict[str, tuple[int, str]] = {code: (REGISTRY[code].status, text) for code, text in _LIKELY.items()}
 
 _TIME_CLAIMS = ("exp", "nbf", "iat", "auth_time")
 _INTERNAL_SLOTS = ("raw", "header", "paths")
@@ -101,9 +101,7 @@ def authenticator() -> JWKSAuthentication:
     return JWKSAuthentication()
 
 
-def _refusal(
-    code: str, description: str, reason: str, s: Settings | None, exc: TokenError | None = None
-) -> dict[str, Any]:
+def _refusal(code: str, description: str, reason: str, s: Settings | None, iss: Any = None) -> dict[str, Any]:
     status, cause = CAUSES.get(code, (401, ""))
     refusal: dict[str, Any] = {
         "code": code,
@@ -112,18 +110,18 @@ def _refusal(
         "reason": reason,
         "likely_cause": cause,
     }
-    if s is not None and exc is not None:
-        context = _context(code, exc, s)
+    if s is not None:
+        context = _context(code, iss, s)
         if context:
             refusal["context"] = context
     return refusal
 
 
-def _context(code: str, exc: TokenError, s: Settings) -> str:
+def _context(code: str, iss: Any, s: Settings) -> str:
     """More of what the settings and the cache say, for the codes where it tells the fix."""
     if code == "invalid_issuer":
         return "configured issuers: " + ", ".join(repr(i.issuer) for i in s.issuers)
-    issuer = s.issuer_for(exc.iss)
+    issuer = s.issuer_for(iss)
     if issuer is None:
         return ""
     if code == "unsupported_algorithm":
@@ -195,7 +193,7 @@ def decode(raw: str, *, sync: bool = False) -> dict[str, Any]:
     try:
         parsed = read_unverified(raw, s.max_token_bytes)
     except TokenError as exc:
-        result["refusal"] = _refusal(exc.code, exc.description, exc.reason, s, exc)
+        result["refusal"] = _refusal(exc.code, exc.description, exc.reason, s)
         return result
     result["header"] = parsed.header
     result["payload"] = parsed.payload
@@ -204,13 +202,13 @@ def decode(raw: str, *, sync: bool = False) -> dict[str, Any]:
     try:
         claims = auth.get_validated_token(raw)
     except TokenError as exc:
-        result["refusal"] = _refusal(exc.code, exc.description, exc.reason, s, exc)
+        result["refusal"] = _refusal(exc.code, exc.description, exc.reason, s, parsed.payload.get("iss"))
         return result
     except KeySourceError as exc:
         result["refusal"] = _refusal(
             "idp_unavailable",
             "The identity provider is unavailable; try again shortly.",
-            f"{exc.description} (Retry-After {max(1, round(exc.retry_after))}s)",
+            f"{exc.reason} (Retry-After {max(1, round(exc.retry_after))}s)",
             s,
         )
         return result
