@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -525,16 +525,26 @@ def get_settings() -> Settings:
         return _cached
 
 
+#: What modules built from the settings (clients, memos, per-process copies): each registers its own reset,
+#: so this module never needs to know them (DRF's settings module imports nothing of DRF either).
+_resets: dict[str, Callable[[], None]] = {}
+
+
+def register_reset(name: str, reset: Callable[[], None]) -> None:
+    """Have :func:`reset_state` (and every settings change) call ``reset``; ``name`` keeps it registered once."""
+    _resets[name] = reset
+
+
+def reset_state() -> None:
+    """Forget the cached settings and everything built from them in this process (settings changed, or tests)."""
+    global _cached
+    with _lock:
+        _cached = None
+    for reset in list(_resets.values()):
+        reset()
+
+
 def reload_settings(*, setting: str, **kwargs: Any) -> None:
     """``setting_changed`` receiver: forget the cached settings and what was built from them."""
-    global _cached
     if setting in (SETTING_NAME, "CACHES", "INSTALLED_APPS"):
-        with _lock:
-            _cached = None
-        from . import jwks, tokens
-
-        jwks.reset_clients()
-        tokens.reset_memo()
-        from . import users
-
-        users.reset_local_states()
+        reset_state()

@@ -29,7 +29,7 @@ from django.core.cache import BaseCache, caches
 from jwt.algorithms import get_default_algorithms
 from jwt.exceptions import PyJWTError
 
-from .conf import IssuerSettings, Settings, get_settings, url_allowed
+from .conf import IssuerSettings, Settings, get_settings, register_reset, url_allowed
 from .exceptions import KeySourceError, UnknownKey, UnsupportedAlgorithm
 
 logger = logging.getLogger("drf_oidc_jwks")
@@ -607,6 +607,9 @@ def reset_clients() -> None:
     """Forget every in-process memo (settings changed, or tests)."""
     with _clients_lock:
         _clients.clear()
+
+
+register_reset("jwks.clients", reset_clients)
 
 
 def install_jwks(issuer: IssuerSettings, document: Any, ttl: float | None = None) -> KeySet:

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from jwt.algorithms import get_default_algorithms
 
 from .claims import Claims
-from .conf import IssuerSettings, Settings, get_settings
+from .conf import IssuerSettings, Settings, get_settings, register_reset
 from .exceptions import (
     InvalidAudience,
     InvalidIssuer,
@@ -297,6 +297,9 @@ def reset_memo() -> None:
     """Forget every memoised token (settings changed, or tests)."""
     if _memo is not None:
         _memo.clear()
+
+
+register_reset("tokens.memo", reset_memo)
 
 
 # ---------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from django.db import IntegrityError, OperationalError, connection, models, tran
 from django.utils.functional import SimpleLazyObject
 
 from .claims import CLAIM_ATTRIBUTES, Claims
-from .conf import IssuerSettings, Settings, get_settings, url_allowed
+from .conf import IssuerSettings, Settings, get_settings, register_reset, url_allowed
 from .exceptions import InvalidToken, KeySourceError, MalformedToken, MissingClaim, TokenError, UserInactive
 from .jwks import get_client
 from .signals import user_synced
@@ -153,6 +153,9 @@ _LOCAL_MAX = 10_000
 def reset_local_states() -> None:
     """Forget this process's copies of user states (settings changed, or tests)."""
     _local_states.clear()
+
+
+register_reset("users.local_states", reset_local_states)
 
 
 def _private_copy(value: Any) -> Any:

@@ -9,7 +9,8 @@ import pytest
 from django.core.cache import caches
 from rest_framework.test import APIClient
 
-from drf_oidc_jwks import jwks, tokens, users
+from drf_oidc_jwks import jwks, tokens, users  # noqa: F401  (imported, so each registers its reset)
+from drf_oidc_jwks.conf import reset_state
 from drf_oidc_jwks.testing import JWKSServer, TestIssuer
 from tests.services import redis_server  # noqa: F401  (session fixture: a real Redis on loopback)
 
@@ -21,12 +22,9 @@ def _clean_state() -> Iterator[None]:
     """Each test starts with an empty JWKS cache and no in-process memo."""
     for alias in ("default",):
         caches[alias].clear()
-    jwks.reset_clients()
-    tokens.reset_memo()
-    users.reset_local_states()
+    reset_state()
     yield
-    jwks.reset_clients()
-    tokens.reset_memo()
+    reset_state()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
