@@ -454,6 +454,19 @@ class JWKSClient:
         cached = self._cache_get("discovery")
         if isinstance(cached, str):
             return cached
+        return str(self._discover(deadline)["jwks_uri"])  # a string: checked by _discover
+
+    def discovery(self) -> Mapping[str, Any]:
+        """The issuer's discovery document (its ``issuer`` checked), from the shared cache or fetched.
+
+        Raises KeySourceError when it cannot be had within ``HTTP_TIMEOUT``.
+        """
+        doc = self._cache_get("discovery_doc")
+        if isinstance(doc, Mapping):
+            return doc
+        return self._discover(time.monotonic() + self.settings.http_timeout)
+
+    def _discover(self, deadline: float) -> Mapping[str, Any]:
         self.fetch_count += 1
         result = self.fetch(
             self.issuer.discovery_url,
@@ -471,7 +484,7 @@ class JWKSClient:
             raise KeySourceError("discovery document has no acceptable jwks_uri")
         self._cache_set("discovery", uri, self.settings.jwks_max_ttl)
         self._cache_set("discovery_doc", dict(doc), self.settings.jwks_max_ttl)
-        return uri
+        return doc
 
     def discovery_document(self) -> Mapping[str, Any] | None:
         """The issuer's discovery document as last fetched, when discovery is in use."""

@@ -616,23 +616,11 @@ def get_user(claims: Claims) -> Any:
 def _userinfo_url(issuer: IssuerSettings, s: Settings) -> str | None:
     if issuer.userinfo_url:
         return issuer.userinfo_url
-    from .jwks import http_fetch
-
-    client = get_client(issuer)
-    doc = client.discovery_document()
-    if doc is None:
-        try:
-            doc = http_fetch(
-                issuer.discovery_url,
-                timeout=s.http_timeout,
-                max_bytes=s.jwks_max_bytes,
-                allow_insecure_http=s.allow_insecure_http,
-            ).document
-        except KeySourceError as exc:
-            logger.warning("userinfo: discovery failed: %s", exc.reason)
-            return None
-        if not isinstance(doc, dict) or doc.get("issuer") != issuer.issuer:
-            return None
+    try:
+        doc = get_client(issuer).discovery()
+    except KeySourceError as exc:
+        logger.warning("userinfo: discovery failed: %s", exc.reason)
+        return None
     url = doc.get("userinfo_endpoint")
     return url if isinstance(url, str) and url_allowed(url, s.allow_insecure_http) else None
 
