@@ -352,7 +352,7 @@ def validate(raw: Any) -> list[Problem]:
                 Problem("E009", f"{where}: CLAIMS must be a dict.", 'e.g. "CLAIMS": {"roles": "realm_access.roles"}.')
             )
         else:
-            from .claims import CLAIM_ATTRIBUTES, normalise_path
+            from .claim_paths import CLAIM_ATTRIBUTES, normalise_path
 
             for key, path in claims.items():
                 try:
@@ -428,7 +428,7 @@ def validate(raw: Any) -> list[Problem]:
 
 
 def _build(raw: Mapping[str, Any]) -> Settings:
-    from .claims import resolve_claim_paths
+    from .claim_paths import resolve_claim_paths
 
     g = {k: raw.get(k, v) for k, v in GLOBAL_KEYS.items()}
     if raw.get("ISSUERS") is not None:
