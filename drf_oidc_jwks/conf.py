@@ -79,6 +79,10 @@ GLOBAL_KEYS: dict[str, Any] = {
 
 ALL_KEYS = {**ISSUER_KEYS, **GLOBAL_KEYS}
 
+#: User fields the token may never write: local deactivation, passwords and the primary key stay
+#: local; staff and superuser flags only through STAFF_ROLES / SUPERUSER_ROLES.
+PROTECTED_FIELDS = frozenset({"password", "is_active", "last_login", "date_joined", "is_staff", "is_superuser"})
+
 _UNSET: Any = object()
 
 _HMAC_OR_NONE = {"none", "HS256", "HS384", "HS512"}
@@ -405,8 +409,6 @@ def validate(raw: Any) -> list[Problem]:
     if not isinstance(fields, Mapping) or not all(isinstance(k, str) and k for k in fields):
         problems.append(Problem("E012", "USER_FIELDS must be a dict of user field -> claim.", "See docs/users.md."))
     else:
-        from .users import PROTECTED_FIELDS
-
         for name in sorted(PROTECTED_FIELDS & set(fields)):
             problems.append(
                 Problem("E012", f"USER_FIELDS may not write {name!r}.", "Admin flags: STAFF_ROLES, SUPERUSER_ROLES.")

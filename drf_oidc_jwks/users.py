@@ -31,7 +31,7 @@ from django.db import IntegrityError, OperationalError, connection, models, tran
 from django.utils.functional import SimpleLazyObject
 
 from .claims import CLAIM_ATTRIBUTES, Claims
-from .conf import IssuerSettings, Settings, get_settings, register_reset, url_allowed
+from .conf import PROTECTED_FIELDS, IssuerSettings, Settings, get_settings, register_reset, url_allowed
 from .exceptions import InvalidToken, KeySourceError, MalformedToken, MissingClaim, TokenError, UserInactive
 from .jwks import get_client
 from .signals import user_synced
@@ -41,10 +41,6 @@ logger = logging.getLogger("drf_oidc_jwks")
 _ACTIVE, _INACTIVE, _NEW = "active", "inactive", "new"
 _UNKNOWN: Any = object()
 _MAX_ID = 255  # OIDCIdentity.issuer / .subject
-
-#: User fields the token may never write: local deactivation, passwords and the primary key stay
-#: local; staff and superuser flags only through STAFF_ROLES / SUPERUSER_ROLES.
-PROTECTED_FIELDS = frozenset({"password", "is_active", "last_login", "date_joined", "is_staff", "is_superuser"})
 
 
 class TokenUser:
