@@ -254,8 +254,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> object:
     from rest_framework.views import exception_handler as drf_handler
 
     response = drf_handler(exc, context)
-    if response is not None and isinstance(exc, exceptions.APIException) and isinstance(response.data, dict):
-        code = getattr(exc.detail, "code", None)
+    if response is not None and isinstance(response.data, dict):
+        # Read the code from the body DRF built: it also converted Django's Http404 and PermissionDenied
+        # (a cross-tenant object id is a 404 ``not_found``), whose own exception carries no code.
+        code = getattr(response.data.get("detail"), "code", None)
         if isinstance(code, str):
             response.data["code"] = code
     return response

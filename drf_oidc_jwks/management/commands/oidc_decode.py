@@ -41,7 +41,13 @@ _LIKELY: dict[str, str] = {
     "sender_constrained": "a DPoP or mTLS-bound token (cnf claim) sent as a plain bearer token",
     "user_inactive": "the Django user this identity maps to has is_active=False",
     "idp_unavailable": "no keys: the JWKS cannot be fetched and none is cached (run manage.py oidc_check)",
-    "insufficient_scope": "REQUIRED_SCOPES names a scope the token lacks",
+    "insufficient_scope": "REQUIRED_SCOPES or the view's HasScope names a scope the token lacks",
+    "role_required": "HasRole found none of the required roles in the token (check PROVIDER and CLAIMS)",
+    "org_role_required": "HasOrgRole: the caller's role in the active organization is not a required one",
+    "permission_required": "HasPermission found none of the required permissions (Auth0 RBAC permissions)",
+    "tenant_required": "the view needs an active tenant and the token names none",
+    "tenant_not_allowed": "the tenant header selects an organization outside the token's organization_ids",
+    "tenant_mismatch": "the request body names a tenant other than the active one",
 }
 
 #: For each refusal code: the HTTP status a request gets and what usually causes it.
