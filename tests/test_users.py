@@ -334,7 +334,7 @@ def test_a_deactivation_in_another_process_is_seen_within_user_local_cache_ttl(o
 
     from django.core.cache import cache
 
-    from drf_oidc_jwks.users import _state_key
+    from drf_oidc_jwks.user_state import state_key
 
     oidc_settings(USER_LOCAL_CACHE_TTL=0.5)
     token = profile()
@@ -342,7 +342,7 @@ def test_a_deactivation_in_another_process_is_seen_within_user_local_cache_ttl(o
     # What another worker's save does: the row changes and the shared entry is forgotten; this
     # process received no signal, so its local copy serves until USER_LOCAL_CACHE_TTL.
     User.objects.update(is_active=False)
-    cache.delete(_state_key(issuer.issuer, "alice-sub"))
+    cache.delete(state_key(issuer.issuer, "alice-sub"))
     with queries() as q:
         assert bearer(api, token).status_code == 200
     assert q.total == 0
@@ -367,9 +367,9 @@ def test_a_stale_active_state_is_corrected_when_the_user_is_loaded_inside_the_vi
     assert bearer(api, token).status_code == 200  # creates the user
     from django.core.cache import cache
 
-    from drf_oidc_jwks.users import _state_key
+    from drf_oidc_jwks.user_state import state_key
 
-    cache.set(_state_key(issuer.issuer, "alice-sub"), "active")  # a state cached without its user
+    cache.set(state_key(issuer.issuer, "alice-sub"), "active")  # a state cached without its user
     users.reset_local_states()
     User.objects.update(is_active=False)  # bypasses signals
     response = bearer(api, token, ME)  # loading the user finds out: 401, never a 500
@@ -748,7 +748,10 @@ def test_a_client_credentials_token_is_a_service_principal_without_a_user_row(
 ):
     token = issuer.token(sub="m2m-client@clients", azp="m2m-client", gty="client-credentials", scope="read:reports")
     warm(api, issuer)
-    with django_assert_num_queries(0):
+    with queries() as first:  # first sight: one look for a local user of that subject, nothing written
+        assert bearer(api, token).status_code == 200
+    assert (len(first.selects), first.writes) == (1, [])
+    with django_assert_num_queries(0):  # the steady state
         response = bearer(api, token)
     assert response.status_code == 200
     body = response.json()
