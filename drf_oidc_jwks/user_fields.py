@@ -132,6 +132,9 @@ class ClaimsMemo:
     def __init__(self) -> None:
         self._entries: dict[int, tuple[weakref.ref[Claims], object, str]] = {}
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def get(self, claims: Claims, owner: object, compute: Callable[[], str]) -> str:
         """Return the value memoised for ``claims`` and ``owner``, computing and keeping it on a miss."""
         key = id(claims)

@@ -815,7 +815,9 @@ def test_a_deactivated_user_refused_from_the_cache_stays_refused_in_a_machine_sh
         assert_refused_inactive(bearer(api, profile(**machine_shape), CLAIMS_ONLY))
 
 
-def test_an_active_user_in_a_machine_shaped_token_is_still_that_user(oidc_settings, issuer, api, profile, machine_shape):
+def test_an_active_user_in_a_machine_shaped_token_is_still_that_user(
+    oidc_settings, issuer, api, profile, machine_shape
+):
     first = bearer(api, profile()).json()["user"]
     response = bearer(api, profile(**machine_shape))
     assert response.status_code == 200, response.content
@@ -882,6 +884,7 @@ def test_the_fingerprint_is_computed_once_per_claims_object_and_forgotten_with_i
 
     from drf_oidc_jwks.claims import Claims
     from drf_oidc_jwks.conf import get_settings
+    from drf_oidc_jwks.user_fields import ClaimsMemo
 
     class WeakClaims(Claims):  # whatever Claims' own slots, a subclass can be weakly referenced
         pass
@@ -894,10 +897,12 @@ def test_the_fingerprint_is_computed_once_per_claims_object_and_forgotten_with_i
     twin = WeakClaims(claims.raw)
     assert sync.fingerprint(twin) == sync.fingerprint(claims)  # equal payloads, but another token
     assert ShoutingSync.mapped == 2
-    before = len(users._fingerprints._entries)
+    memo = ClaimsMemo()
+    assert [memo.get(c, sync, lambda: "fp") for c in (claims, twin, claims)] == ["fp"] * 3
+    assert len(memo) == 2
     del claims, twin
     gc.collect()
-    assert len(users._fingerprints._entries) == before - 2
+    assert len(memo) == 0  # an entry lives as long as its Claims object
 
 
 @pytest.mark.parametrize(
