@@ -34,6 +34,8 @@ class JWKSAuthentication(BaseAuthentication):
     """Authenticate ``Authorization: Bearer <JWT>`` against the issuer's JWKS."""
 
     keyword = "bearer"
+    #: Per class: whether its ``get_user`` accepts the token after the claims (subclasses may take only claims).
+    _get_user_takes_token: dict[type, bool] = {}
 
     def authenticate(self, request: Request) -> tuple[Any, Claims] | None:
         header = self.get_header(request)
@@ -45,12 +47,15 @@ class JWKSAuthentication(BaseAuthentication):
             if raw is None:
                 return None
             claims = self.get_validated_token(raw)
-            user = self.get_user(claims)
+            # The bearer goes to the user sync explicitly (userinfo presents it); a subclass whose
+            # get_user takes only the claims keeps working.
+            user = self.get_user(claims, raw) if self._passes_token() else self.get_user(claims)
         except TokenError as exc:
             raise self.refuse(request, exc, raw) from None
         except KeySourceError as exc:
             logger.warning("token not verified: identity provider unavailable: %s", exc.reason)
             raise IdentityProviderUnavailable(retry_after=exc.retry_after) from None
+        self.answer_refusals_while_loading(request, user, raw)
         required = get_settings().required_scopes
         if required and not set(required) <= claims.scopes:
             raise InsufficientScope(required, realm=get_settings().realm)
@@ -77,11 +82,33 @@ class JWKSAuthentication(BaseAuthentication):
         """Verify the token; return its Claims (``request.auth``)."""
         return verify_token(raw)
 
-    def get_user(self, claims: Claims) -> Any:
-        """Return ``request.user`` for verified claims."""
+    def get_user(self, claims: Claims, token: str | None = None) -> Any:
+        """Return ``request.user`` for verified claims; ``token`` is the bearer they came from."""
         from .users import get_user
 
-        return get_user(claims)
+        return get_user(claims, token)
+
+    def _passes_token(self) -> bool:
+        cls = type(self)
+        known = JWKSAuthentication._get_user_takes_token.get(cls)
+        if known is None:
+            import inspect
+
+            try:
+                parameters = list(inspect.signature(cls.get_user).parameters.values())
+            except (TypeError, ValueError):
+                parameters = []
+            positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            known = len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in parameters)  # self, claims, token
+            JWKSAuthentication._get_user_takes_token[cls] = known
+        return known
+
+    def answer_refusals_while_loading(self, request: Request, user: Any, raw: str | None) -> None:
+        """Have a lazy user refused when a view first uses it answered as here: logged, with the 401 challenge."""
+        from .users import SyncedUser
+
+        if isinstance(user, SyncedUser):
+            user.on_refused(lambda exc: self.refuse(request, exc, raw))
 
     def refuse(self, request: Request, exc: TokenError, raw: str | None = None) -> InvalidToken:
         """Log a refused token (never the token itself, only its unverified kid and iss) and build the 401."""

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.db import models
-from django.db.models.signals import post_delete, post_save
+
+from .user_state import connect_receivers
 
 
 class OIDCIdentity(models.Model):
@@ -39,48 +38,6 @@ class OIDCIdentity(models.Model):
         return f"{self.subject} @ {self.issuer}"
 
 
-# The cached active state of an identity (users.py) must not outlive a change of its user or of
-# the identity itself: forget it when either is saved or deleted. String sender: the user model may
-# not be loaded yet when this module is imported.
-
-
-def _identity_changed(sender: Any, instance: OIDCIdentity, **kwargs: Any) -> None:
-    from .users import forget_identity
-
-    forget_identity(instance.issuer, instance.subject)
-
-
-def _user_changed(sender: Any, instance: Any, created: bool = False, update_fields: Any = None, **kwargs: Any) -> None:
-    if getattr(instance, "_drf_oidc_jwks_syncing", False):
-        return  # the sync's own write: it stores the new state and user itself, right after
-    if created or kwargs.get("raw") or (update_fields is not None and set(update_fields) <= {"last_login"}):
-        # A new user has no identity yet, fixtures load raw rows; a last_login stamp changes nothing
-        # worth a query. Any other save may change what the cached user says (is_active, names, flags).
-        return
-    from django.core.exceptions import ImproperlyConfigured
-    from django.db import DatabaseError, transaction
-
-    from .conf import get_settings
-    from .users import forget_identity
-
-    try:
-        if get_settings().user_cache_ttl <= 0:
-            return  # nothing is cached
-    except ImproperlyConfigured:
-        return
-    try:
-        # A savepoint: a data migration may save users before this app's table exists, and a
-        # failed query must not abort the caller's transaction.
-        using = kwargs.get("using") or "default"
-        with transaction.atomic(using=using):
-            rows = OIDCIdentity.objects.using(using).filter(user_id=instance.pk)
-            keys = list(rows.values_list("issuer", "subject"))
-    except DatabaseError:
-        return
-    for issuer, subject in keys:
-        forget_identity(issuer, subject)
-
-
-post_save.connect(_identity_changed, sender=OIDCIdentity, dispatch_uid="drf_oidc_jwks.identity_saved")
-post_delete.connect(_identity_changed, sender=OIDCIdentity, dispatch_uid="drf_oidc_jwks.identity_deleted")
-post_save.connect(_user_changed, sender=settings.AUTH_USER_MODEL, dispatch_uid="drf_oidc_jwks.user_saved")
+# Until AppConfig.ready connects them, the receivers that forget a cached user state when a user or an
+# identity is saved or deleted are connected here, when the models load.
+connect_receivers()

@@ -369,6 +369,19 @@ def test_parser_differentials_non_json_non_utf8_and_out_of_range_values_are_refu
         assert_refused(call(token), "malformed_token")
 
 
+def test_a_deactivated_user_cannot_come_back_as_a_machine_by_changing_the_token_shape(oidc_settings, issuer, call):
+    from django.contrib.auth import get_user_model
+
+    assert call(issuer.token(sub="alice")).status_code == 200
+    user = get_user_model().objects.get()
+    user.is_active = False
+    user.save()
+    assert_refused(call(issuer.token(sub="alice", client_id="alice")), "user_inactive")  # the generic rule
+    oidc_settings(PROVIDER="keycloak")
+    keycloak = issuer.token(sub="alice", azp="billing", preferred_username="service-account-billing")
+    assert_refused(call(keycloak), "user_inactive")
+
+
 # -- the catalogue and docs/security.md agree -------------------------------------
 
 

@@ -306,3 +306,77 @@ def test_error_description_never_echoes_the_token(oidc_settings, issuer, call):
     response = call(token)
     assert token.split(".")[1] not in response["WWW-Authenticate"]
     assert token.split(".")[1] not in response.content.decode()
+
+
+# -- the user loaded inside the view, and get_user overrides ------------------------------------
+
+
+def test_a_user_refused_when_the_view_first_uses_it_gets_the_full_challenge_and_a_log_line(
+    oidc_settings, issuer, call, caplog
+):
+    from django.contrib.auth import get_user_model
+
+    token = issuer.token(sub="alice", given_name="Alice")
+    assert call(token).status_code == 200  # the user, cached with its state
+    get_user_model().objects.update(is_active=False)  # no signal: the cached state still says active
+    changed = issuer.token(sub="alice", given_name="Alicia")  # new claims: the view's use loads the user
+    with caplog.at_level(logging.INFO, logger="drf_oidc_jwks"):
+        response = call(changed)  # /api/me renders request.user
+    assert_refused(response, "user_inactive")
+    assert 'error_description="' in response["WWW-Authenticate"]
+    refused = [r.getMessage() for r in caplog.records if "token refused: user_inactive" in r.getMessage()]
+    assert len(refused) == 1 and issuer.key.kid in refused[0]
+    assert all(changed not in r.getMessage() for r in caplog.records)
+
+
+class _View:
+    """A view authenticated by ``auth_class`` that renders ``request.user`` (loading it)."""
+
+    @staticmethod
+    def run(auth_class: type, token: str):
+        from rest_framework.response import Response
+        from rest_framework.test import APIRequestFactory
+        from rest_framework.views import APIView
+
+        class View(APIView):
+            authentication_classes = [auth_class]
+
+            def get(self, request):
+                return Response({"username": request.user.get_username(), "email": request.user.email})
+
+        return View.as_view()(APIRequestFactory().get("/x", HTTP_AUTHORIZATION=f"Bearer {token}"))
+
+
+def test_a_subclass_overriding_get_user_with_the_claims_only_keeps_working(oidc_settings, issuer):
+    from drf_oidc_jwks.authentication import JWKSAuthentication
+
+    seen = []
+
+    class ClaimsOnly(JWKSAuthentication):
+        def get_user(self, claims):
+            seen.append(claims.sub)
+            return super().get_user(claims)
+
+    response = _View.run(ClaimsOnly, issuer.token(sub="alice", preferred_username="alice"))
+    assert (response.status_code, response.data["username"], seen) == (200, "alice", ["alice"])
+
+
+def test_get_user_is_handed_the_presented_token_for_userinfo(oidc_settings, issuer, server):
+    import json as json_module
+
+    from drf_oidc_jwks.authentication import JWKSAuthentication
+    from drf_oidc_jwks.testing import Response as Canned
+
+    oidc_settings(USERINFO=True)
+    server.respond("/userinfo", Canned(200, json_module.dumps({"sub": "alice", "email": "info@example.com"}).encode()))
+    handed = []
+
+    class Recording(JWKSAuthentication):
+        def get_user(self, claims, token=None):
+            handed.append(token)
+            return super().get_user(claims, token)
+
+    token = issuer.token(sub="alice", email=OMIT)
+    response = _View.run(Recording, token)
+    assert (response.status_code, response.data["email"], handed) == (200, "info@example.com", [token])
+    assert server.last_headers["/userinfo"]["Authorization"] == f"Bearer {token}"

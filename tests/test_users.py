@@ -334,7 +334,7 @@ def test_a_deactivation_in_another_process_is_seen_within_user_local_cache_ttl(o
 
     from django.core.cache import cache
 
-    from drf_oidc_jwks.users import _state_key
+    from drf_oidc_jwks.user_state import state_key
 
     oidc_settings(USER_LOCAL_CACHE_TTL=0.5)
     token = profile()
@@ -342,7 +342,7 @@ def test_a_deactivation_in_another_process_is_seen_within_user_local_cache_ttl(o
     # What another worker's save does: the row changes and the shared entry is forgotten; this
     # process received no signal, so its local copy serves until USER_LOCAL_CACHE_TTL.
     User.objects.update(is_active=False)
-    cache.delete(_state_key(issuer.issuer, "alice-sub"))
+    cache.delete(state_key(issuer.issuer, "alice-sub"))
     with queries() as q:
         assert bearer(api, token).status_code == 200
     assert q.total == 0
@@ -367,9 +367,9 @@ def test_a_stale_active_state_is_corrected_when_the_user_is_loaded_inside_the_vi
     assert bearer(api, token).status_code == 200  # creates the user
     from django.core.cache import cache
 
-    from drf_oidc_jwks.users import _state_key
+    from drf_oidc_jwks.user_state import state_key
 
-    cache.set(_state_key(issuer.issuer, "alice-sub"), "active")  # a state cached without its user
+    cache.set(state_key(issuer.issuer, "alice-sub"), "active")  # a state cached without its user
     users.reset_local_states()
     User.objects.update(is_active=False)  # bypasses signals
     response = bearer(api, token, ME)  # loading the user finds out: 401, never a 500
@@ -748,7 +748,10 @@ def test_a_client_credentials_token_is_a_service_principal_without_a_user_row(
 ):
     token = issuer.token(sub="m2m-client@clients", azp="m2m-client", gty="client-credentials", scope="read:reports")
     warm(api, issuer)
-    with django_assert_num_queries(0):
+    with queries() as first:  # first sight: one look for a local user of that subject, nothing written
+        assert bearer(api, token).status_code == 200
+    assert (len(first.selects), first.writes) == (1, [])
+    with django_assert_num_queries(0):  # the steady state
         response = bearer(api, token)
     assert response.status_code == 200
     body = response.json()
@@ -757,3 +760,170 @@ def test_a_client_credentials_token_is_a_service_principal_without_a_user_row(
     assert body["user"]["username"] == "m2m-client"
     assert body["claims"]["is_machine"] is True
     assert not User.objects.exists() and not OIDCIdentity.objects.exists()
+
+
+# -- a subject with a local user is that user, whatever the token's shape ----------------------
+
+MACHINE_SHAPES = {
+    "client_id": {"client_id": "alice-sub"},
+    "cid": {"cid": "alice-sub"},
+    "azp": {"azp": "alice-sub"},
+    "keycloak-service-account": {"azp": "billing", "preferred_username": "service-account-billing"},
+}
+
+
+@pytest.fixture(params=sorted(MACHINE_SHAPES))
+def machine_shape(request: pytest.FixtureRequest, oidc_settings: Any) -> dict[str, Any]:
+    """Claims that make alice's token look like a client acting for itself (Keycloak's under its preset)."""
+    if request.param.startswith("keycloak"):
+        oidc_settings(PROVIDER="keycloak")
+    return MACHINE_SHAPES[request.param]
+
+
+def deactivate_alice(api: APIClient, profile: Callable[..., str]) -> None:
+    assert bearer(api, profile()).status_code == 200  # alice's user row
+    user = User.objects.get()
+    user.is_active = False
+    user.save()
+
+
+def test_a_deactivated_user_stays_refused_when_the_token_takes_a_machine_shape(
+    oidc_settings, issuer, api, profile, machine_shape
+):
+    deactivate_alice(api, profile)
+    machine = profile(**machine_shape)
+    assert verify_token(machine).is_machine is True
+    assert_refused_inactive(bearer(api, machine))  # the state was forgotten: read from the database
+    assert_refused_inactive(bearer(api, machine, CLAIMS_ONLY))  # and now from the cached state
+    assert not OIDCIdentity.objects.exclude(user=User.objects.get()).exists()
+
+
+def test_a_deactivated_user_stays_refused_in_a_machine_shape_without_the_state_cache(
+    oidc_settings, issuer, api, profile, machine_shape
+):
+    oidc_settings(USER_CACHE_TTL=0, **({"PROVIDER": "keycloak"} if "preferred_username" in machine_shape else {}))
+    deactivate_alice(api, profile)
+    assert_refused_inactive(bearer(api, profile(**machine_shape), CLAIMS_ONLY))
+
+
+def test_a_deactivated_user_refused_from_the_cache_stays_refused_in_a_machine_shape_without_queries(
+    oidc_settings, issuer, api, profile, machine_shape, django_assert_num_queries
+):
+    deactivate_alice(api, profile)
+    assert_refused_inactive(bearer(api, profile()))  # the inactive state is cached
+    with django_assert_num_queries(0):
+        assert_refused_inactive(bearer(api, profile(**machine_shape), CLAIMS_ONLY))
+
+
+def test_an_active_user_in_a_machine_shaped_token_is_still_that_user(
+    oidc_settings, issuer, api, profile, machine_shape
+):
+    first = bearer(api, profile()).json()["user"]
+    response = bearer(api, profile(**machine_shape))
+    assert response.status_code == 200, response.content
+    assert response.json()["claims"]["is_machine"] is True
+    user = response.json()["user"]
+    assert (user["kind"], user["id"]) == ("django", first["id"])
+    assert User.objects.count() == 1
+
+
+def test_a_machine_subject_with_no_local_user_is_remembered_as_such_until_a_user_appears(
+    oidc_settings, issuer, api, profile, django_assert_num_queries
+):
+    machine = profile(client_id="alice-sub")
+    assert bearer(api, machine).json()["user"]["kind"] == "service"  # one look, remembered
+    with django_assert_num_queries(0):
+        assert bearer(api, machine).json()["user"]["kind"] == "service"
+    assert bearer(api, profile()).json()["user"]["kind"] == "django"  # the person signs in: a user row
+    User.objects.update(is_active=False)
+    forget_user(User.objects.get())
+    assert_refused_inactive(bearer(api, machine))
+
+
+def test_a_machine_token_with_no_subject_a_local_user_could_have_is_a_service_principal(oidc_settings, issuer, api):
+    response = bearer(api, issuer.token(sub="x" * 300, gty="client-credentials", azp="job"))
+    assert (response.status_code, response.json()["user"]["kind"]) == (200, "service")
+    assert not User.objects.exists()
+
+
+# -- UserSync: the steps a subclass overrides --------------------------------------------------
+
+
+class ShoutingSync(users.UserSync):
+    """A custom sync: last names in capitals, and users without an e-mail address may not sign in."""
+
+    mapped = 0
+
+    def map_fields(self, claims: Any) -> dict[str, Any]:
+        ShoutingSync.mapped += 1
+        values = super().map_fields(claims)
+        return {**values, "last_name": values.get("last_name", "").upper()}
+
+    def check_active(self, user: Any) -> None:
+        super().check_active(user)
+        if not user.email:
+            raise users.UserInactive("no e-mail address")
+
+
+def test_a_user_sync_subclass_changes_only_the_steps_it_overrides(oidc_settings, issuer, profile):
+    from drf_oidc_jwks.conf import get_settings
+
+    sync = ShoutingSync(get_settings())
+    user = sync.resolve(verify_token(profile()))
+    assert (user.username, user.last_name) == ("alice", "LIDDELL")
+    bob = sync.resolve(verify_token(profile(sub="bob", email="")))  # lazy: nothing known about bob yet
+    with pytest.raises(users.UserInactive):
+        bob.username  # created on first use, then refused by check_active  # noqa: B018
+    assert OIDCIdentity.objects.filter(subject="bob").exists()
+    with pytest.raises(users.UserInactive):
+        sync.resolve(verify_token(profile(sub="bob", email="")))  # refused from the cached state
+
+
+def test_the_fingerprint_is_computed_once_per_claims_object_and_forgotten_with_it(oidc_settings, issuer, profile):
+    import gc
+
+    from drf_oidc_jwks.claims import Claims
+    from drf_oidc_jwks.conf import get_settings
+    from drf_oidc_jwks.user_fields import ClaimsMemo
+
+    class WeakClaims(Claims):  # whatever Claims' own slots, a subclass can be weakly referenced
+        pass
+
+    sync = ShoutingSync(get_settings())
+    claims = WeakClaims(verify_token(profile()).raw)
+    ShoutingSync.mapped = 0
+    assert sync.fingerprint(claims) == sync.fingerprint(claims)
+    assert ShoutingSync.mapped == 1
+    twin = WeakClaims(claims.raw)
+    assert sync.fingerprint(twin) == sync.fingerprint(claims)  # equal payloads, but another token
+    assert ShoutingSync.mapped == 2
+    memo = ClaimsMemo()
+    assert [memo.get(c, sync, lambda: "fp") for c in (claims, twin, claims)] == ["fp"] * 3
+    assert len(memo) == 2
+    del claims, twin
+    gc.collect()
+    assert len(memo) == 0  # an entry lives as long as its Claims object
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("drf_oidc_jwks.users.NoSuchSync", "cannot be imported"),
+        ("no_such_module.Sync", "cannot be imported"),
+        ("drf_oidc_jwks.users.TokenUser", "is not a subclass of UserSync"),
+    ],
+)
+def test_a_user_sync_class_that_is_not_one_is_a_configuration_error_naming_the_key(path, message):
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match=message) as caught:
+        users.import_user_sync_class(path)
+    assert "USER_SYNC_CLASS" in str(caught.value)
+
+
+def test_the_built_in_user_sync_is_the_default(oidc_settings):
+    from drf_oidc_jwks.conf import get_settings
+
+    assert users.user_sync_class_path(get_settings()) == "drf_oidc_jwks.users.UserSync"
+    assert type(users.get_user_sync()) is users.UserSync
+    assert users.import_user_sync_class(f"{__name__}.ShoutingSync") is ShoutingSync
