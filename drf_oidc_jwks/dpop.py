@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -148,6 +149,11 @@ def check_algorithms(algorithms: Collection[str]) -> tuple[str, ...]:
     return tuple(algorithms)
 
 
+def _canonical_json(members: Mapping[str, Any]) -> str:
+    # The members in lexicographic order, no whitespace (RFC 7638 3.3); all are ASCII strings.
+    return json.dumps(members, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     """The RFC 7638 SHA-256 thumbprint of a public JWK (RSA, EC, OKP), base64url; ValueError for other keys."""
     members = _THUMBPRINT_MEMBERS.get(jwk.get("kty"))  # type: ignore[arg-type]
@@ -156,9 +162,7 @@ def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     values = {name: jwk.get(name) for name in members}
     if not all(isinstance(v, str) for v in values.values()):
         raise ValueError(f"a {jwk.get('kty')} key needs string members {list(members)}")
-    # The members in lexicographic order, no whitespace (RFC 7638 3.3); all are ASCII strings.
-    canonical = json.dumps(values, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-    return b64url_encode(hashlib.sha256(canonical.encode("utf-8")).digest())
+    return b64url_encode(hashlib.sha256(_canonical_json(values).encode("utf-8")).digest())
 
 
 def access_token_hash(access_token: str) -> str:
@@ -202,8 +206,8 @@ def _one_proof(proof: str | Sequence[str], max_bytes: int) -> str:
     return value
 
 
-def _public_key(jwk: Any, alg: str) -> tuple[Mapping[str, Any], Any]:
-    """Build the verification key of the proof's ``jwk`` for ``alg``; refuse private or mismatched keys."""
+def _public_key(jwk: Any, alg: str) -> tuple[Mapping[str, Any], Any, str]:
+    """The public members, verification key and thumbprint of the proof's ``jwk`` for ``alg``; refuse others."""
     if not isinstance(jwk, dict):
         raise InvalidDPoPProof("jwk header absent or not an object")
     private = sorted(_PRIVATE_MEMBERS & jwk.keys())
@@ -219,16 +223,26 @@ def _public_key(jwk: Any, alg: str) -> tuple[Mapping[str, Any], Any]:
     if declared is not None and declared != alg:
         raise InvalidDPoPProof(f"jwk alg {str(declared)[:16]!r} differs from the proof's alg {alg}")
     public = {name: jwk.get(name) for name in _THUMBPRINT_MEMBERS[want_kty]}
+    if not all(isinstance(value, str) for value in public.values()):
+        raise InvalidDPoPProof(f"jwk members {sorted(public)} are not all strings")
+    key, jkt = _build_key(alg, _canonical_json(public))
+    return MappingProxyType(public), key, jkt
+
+
+@functools.lru_cache(maxsize=4096)
+def _build_key(alg: str, canonical: str) -> tuple[Any, str]:
+    """Key and thumbprint of one public JWK: memoised, since a client signs every proof with the same key."""
+    public: dict[str, str] = json.loads(canonical)
     for name, value in public.items():
-        if not isinstance(value, str) or (name not in ("kty", "crv") and not _canonical(value)):
-            raise InvalidDPoPProof(f"jwk member {name} absent or not canonical base64url")
+        if name not in ("kty", "crv") and not _canonical(value):
+            raise InvalidDPoPProof(f"jwk member {name} is not canonical base64url")
     try:
         key = _ALGORITHMS[alg].from_jwk(public)
     except Exception:  # noqa: BLE001 - any key the crypto cannot build is a refused proof, never a 500
-        raise InvalidDPoPProof(f"jwk is not a valid {want_kty} key") from None
-    if want_kty == "RSA" and key.key_size < MIN_RSA_BITS:
+        raise InvalidDPoPProof(f"jwk is not a valid {public['kty']} key") from None
+    if public["kty"] == "RSA" and key.key_size < MIN_RSA_BITS:
         raise InvalidDPoPProof(f"RSA key of {key.key_size} bits, minimum {MIN_RSA_BITS}")
-    return MappingProxyType(dict(public)), key
+    return key, b64url_encode(hashlib.sha256(canonical.encode("utf-8")).digest())
 
 
 def _canonical(value: str) -> bool:
@@ -332,7 +346,7 @@ def check_proof(
     raw = _one_proof(proof, max_bytes)
     header, payload, signing_input, signature = _split(raw)
     alg = _check_header(header, algorithms)
-    jwk, key = _public_key(header.get("jwk"), alg)
+    jwk, key, jkt = _public_key(header.get("jwk"), alg)
     try:
         ok = _ALGORITHMS[alg].verify(signing_input, key, signature)
     except Exception:  # noqa: BLE001 - any failure inside the crypto is a bad signature, never a 500
@@ -346,4 +360,4 @@ def check_proof(
         raise InvalidDPoPProof("nonce is not a string")
     if nonce_checker is not None:
         nonce_checker(nonce)
-    return ProofResult(jwk_thumbprint(jwk), jti, iat, htm, htu, alg, nonce, jwk)
+    return ProofResult(jkt, jti, iat, htm, htu, alg, nonce, jwk)

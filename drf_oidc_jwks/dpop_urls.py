@@ -8,6 +8,7 @@ removed, and one fixed encoding is applied, so ``%7e``, ``%7E`` and ``~`` all co
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import quote, unquote, urlsplit
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -31,6 +32,7 @@ def remove_dot_segments(path: str) -> str:
     return "/" + "/".join(output)
 
 
+@functools.lru_cache(maxsize=1024)  # pure; the same few URLs come back on every request
 def normalize_htu(url: str) -> str:
     """Return ``url`` without query and fragment, normalised for comparison; ValueError when it is no http(s) URL."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
