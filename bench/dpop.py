@@ -106,7 +106,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 elapsed = time.perf_counter_ns() - started
                 if pass_no > 0:
                     samples.setdefault(name, []).append(elapsed / len(items) / 1000)
-    results = {name: {"median_us": statistics.median(v), "min_us": min(v), "max_us": max(v)} for name, v in samples.items()}
+    results = {
+        name: {"median_us": statistics.median(v), "min_us": min(v), "max_us": max(v)} for name, v in samples.items()
+    }
     return {"results": results, "proofs_per_pass": args.proofs, "passes": args.passes, "environment": environment()}
 
 
@@ -125,7 +127,9 @@ def table(report: dict[str, Any]) -> str:
     lines = ["| candidate | median µs | min–max µs | × floor of its algorithm |", "| --- | ---: | ---: | ---: |"]
     for name, r in rows.items():
         floor = rows[f"{name.split()[0]} verify (floor)"]["median_us"]
-        lines.append(f"| {name} | {r['median_us']:.1f} | {r['min_us']:.1f}–{r['max_us']:.1f} | {r['median_us'] / floor:.2f} |")
+        lines.append(
+            f"| {name} | {r['median_us']:.1f} | {r['min_us']:.1f}–{r['max_us']:.1f} | {r['median_us'] / floor:.2f} |"
+        )
     lines.append(f"\n{report['proofs_per_pass']} proofs per pass, {report['passes']} passes after a warm-up.")
     lines.append("Environment: " + ", ".join(f"{k} {v}" for k, v in report["environment"].items()))
     return "\n".join(lines)

@@ -202,7 +202,9 @@ def _one_proof(proof: str | Sequence[str], max_bytes: int) -> str:
     if not value:
         raise InvalidDPoPProof("empty DPoP header", description="A DPoP proof header is required.")
     if len(value) > max_bytes:
-        raise InvalidDPoPProof(f"proof is {len(value)} bytes, limit {max_bytes}", description="The DPoP proof is too large.")
+        raise InvalidDPoPProof(
+            f"proof is {len(value)} bytes, limit {max_bytes}", description="The DPoP proof is too large."
+        )
     return value
 
 
@@ -213,7 +215,9 @@ def _public_key(jwk: Any, alg: str) -> tuple[Mapping[str, Any], Any, str]:
     private = sorted(_PRIVATE_MEMBERS & jwk.keys())
     if private:
         # A client that sends its private key has lost it; never accept such a proof (RFC 9449 4.3 check 5).
-        raise InvalidDPoPProof(f"jwk holds private members {private}", description="The DPoP proof's key is not public.")
+        raise InvalidDPoPProof(
+            f"jwk holds private members {private}", description="The DPoP proof's key is not public."
+        )
     kty, (want_kty, curves) = jwk.get("kty"), _KEY_FOR_ALG[alg]
     if kty != want_kty:
         raise InvalidDPoPProof(f"{alg} needs a {want_kty} key, the jwk is {str(kty)[:16]!r}")
@@ -297,15 +301,15 @@ def _iat(payload: Mapping[str, Any], max_age: float, leeway: float, now: float) 
     return float(iat)
 
 
-def _check_claims(
-    payload: Mapping[str, Any], method: str, url: str, access_token: str | None
-) -> tuple[str, str, str]:
+def _check_claims(payload: Mapping[str, Any], method: str, url: str, access_token: str | None) -> tuple[str, str, str]:
     jti = payload.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > _MAX_JTI:
         raise InvalidDPoPProof("jti absent, empty, too long or not a string")
     htm = payload.get("htm")
     if htm != method:
-        raise InvalidDPoPProof(f"htm {str(htm)[:16]!r}, request method {method}", description="The DPoP proof is for another HTTP method.")
+        raise InvalidDPoPProof(
+            f"htm {str(htm)[:16]!r}, request method {method}", description="The DPoP proof is for another HTTP method."
+        )
     htu = payload.get("htu")
     if not isinstance(htu, str):
         raise InvalidDPoPProof("htu absent or not a string")
@@ -320,7 +324,9 @@ def _check_claims(
         if not isinstance(ath, str) or not hmac.compare_digest(
             ath.encode("utf-8", "surrogatepass"), access_token_hash(access_token).encode("ascii")
         ):
-            raise InvalidDPoPProof("ath absent or not the access token's hash", description="The DPoP proof is for another token.")
+            raise InvalidDPoPProof(
+                "ath absent or not the access token's hash", description="The DPoP proof is for another token."
+            )
     return jti, htm, htu
 
 

@@ -133,7 +133,7 @@ class KeySourceError(Exception):
 
 
 class ReplayCacheUnavailable(KeySourceError):
-    """The shared cache that remembers DPoP proofs is unreachable: 503 ``idp_unavailable``, never a replay let through."""
+    """The shared cache that remembers DPoP proofs is unreachable: 503 ``idp_unavailable``, no replay let through."""
 
 
 # ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""DPoP proofs (RFC 9449): every check of ``check_proof`` refuses on its own, thumbprints, binding, htu normalisation."""
+"""DPoP proofs (RFC 9449): each check of ``check_proof`` refuses on its own; thumbprints, binding, htu normal form."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from drf_oidc_jwks.dpop import (
     MAX_PROOF_BYTES,
     ProofResult,
     access_token_hash,
-    b64url_decode,
     b64url_encode,
     bound_jkt,
     check_algorithms,
@@ -179,7 +178,7 @@ def test_a_header_with_a_duplicate_member_is_refused(key):
 
 
 def test_a_lone_surrogate_escape_is_refused(key):
-    assert "JSON" in refused(raw_jws(key, header_of(key), claims(jti="\\ud800".encode().decode("unicode_escape")))).reason
+    assert "JSON" in refused(raw_jws(key, header_of(key), claims(jti=b"\\ud800".decode("unicode_escape")))).reason
 
 
 def test_a_payload_that_is_not_an_object_is_refused(key):
@@ -416,7 +415,9 @@ def test_an_ec_thumbprint_hashes_only_crv_kty_x_y_in_order(key):
     canonical = json.dumps({m: jwk[m] for m in ("crv", "kty", "x", "y")}, separators=(",", ":"))
     import hashlib
 
-    assert jwk_thumbprint({**jwk, "kid": "k", "use": "sig"}) == b64url_encode(hashlib.sha256(canonical.encode()).digest())
+    assert jwk_thumbprint({**jwk, "kid": "k", "use": "sig"}) == b64url_encode(
+        hashlib.sha256(canonical.encode()).digest()
+    )
 
 
 @pytest.mark.parametrize("jwk", [{"kty": "oct", "k": "AAAA"}, {"kty": "EC", "crv": "P-256", "x": "AA"}, {}])

@@ -42,7 +42,7 @@ _LIKELY: dict[str, str] = {
     "user_inactive": "the Django user this identity maps to has is_active=False",
     "invalid_dpop_proof": "the DPoP proof does not match the request (htm/htu behind a proxy), is stale or replayed",
     "use_dpop_nonce": "DPOP_NONCE is on: retry with the nonce of the DPoP-Nonce response header",
-    "dpop_required": "DPOP is \"required\" for this issuer: the client sent a Bearer token without a DPoP proof",
+    "dpop_required": 'DPOP is "required" for this issuer: the client sent a Bearer token without a DPoP proof',
     "idp_unavailable": "no keys: the JWKS cannot be fetched and none is cached (run manage.py oidc_check)",
     "insufficient_scope": "REQUIRED_SCOPES names a scope the token lacks",
 }
