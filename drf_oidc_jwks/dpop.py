@@ -193,6 +193,8 @@ def check_binding(payload: Mapping[str, Any], proof: ProofResult) -> None:
 
 def _one_proof(proof: str | Sequence[str], max_bytes: int) -> str:
     values = [proof] if isinstance(proof, str) else list(proof)
+    if not all(isinstance(v, str) for v in values):
+        raise InvalidDPoPProof("DPoP header values are not text")
     if not values:
         raise InvalidDPoPProof("no DPoP header", description="A DPoP proof header is required.")
     if len(values) > 1 or any("," in v for v in values):

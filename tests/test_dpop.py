@@ -10,6 +10,8 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drf_oidc_jwks.dpop import (
     DEFAULT_ALGORITHMS,
@@ -465,3 +467,23 @@ def test_the_test_kit_builds_distinct_keys_and_jtis():
     assert a.jkt != b.jkt
     first, second = (check(proof(a), algorithms=["RS256"]).jti for _ in range(2))
     assert first != second
+
+
+@pytest.mark.fuzz
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        st.lists(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.", max_size=200)),
+        st.lists(
+            st.dictionaries(st.sampled_from(["typ", "alg", "jwk", "crit"]), st.integers() | st.text()), max_size=1
+        ).map(lambda parts: ".".join(b64url_encode(json.dumps(p).encode()) for p in parts * 2) + ".AAAA"),
+    )
+)
+def test_arbitrary_header_values_are_refused_with_invalid_dpop_proof_and_nothing_else(value):
+    with pytest.raises(InvalidDPoPProof):
+        check(value)
+
+
+def test_header_values_that_are_not_text_are_refused():
+    assert "text" in refused([b"eyJ.eyJ.sig"]).reason
