@@ -96,6 +96,28 @@ class UserInactive(TokenError):
     description = "The user account is inactive."
 
 
+class InvalidDPoPProof(TokenError):
+    """401: the ``DPoP`` proof is missing, malformed, replayed or does not match the request (RFC 9449)."""
+
+    code = "invalid_dpop_proof"
+    description = "The DPoP proof was refused."
+
+
+class UseDPoPNonce(TokenError):
+    """401: the proof must carry the server's current nonce; ``nonce`` is the one to use (``DPoP-Nonce``)."""
+
+    code = "use_dpop_nonce"
+    description = "The DPoP proof must carry the server's nonce given in the DPoP-Nonce header."
+    nonce: str | None = None
+
+
+class DPoPRequired(TokenError):
+    """401: this issuer's tokens are accepted only with a DPoP proof (``DPOP`` is ``"required"``)."""
+
+    code = "dpop_required"
+    description = "This API requires DPoP-bound tokens sent with a DPoP proof."
+
+
 class KeySourceError(Exception):
     """No usable keys could be had from the identity provider (503 ``idp_unavailable``)."""
 
@@ -108,6 +130,10 @@ class KeySourceError(Exception):
         #: What went wrong, for logs (never a token or a secret).
         self.reason = reason
         self.retry_after = retry_after
+
+
+class ReplayCacheUnavailable(KeySourceError):
+    """The shared cache that remembers DPoP proofs is unreachable: 503 ``idp_unavailable``, no replay let through."""
 
 
 # ---------------------------------------------------------------------------

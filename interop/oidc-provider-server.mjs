@@ -7,6 +7,12 @@
 // Usage: node oidc-provider-server.mjs [port]      (0 or absent: any free port)
 // Environment:
 //   OP_CLIENT_ID, OP_CLIENT_SECRET   the one confidential client (client_secret_basic)
+//   OP_DPOP_ALGS                     comma-separated DPoP proof algorithms the token endpoint accepts
+//                                    (unset: oidc-provider's default, ES256 and EdDSA/Ed25519)
+//   OP_DPOP_REQUIRE_NONCE=1          the token endpoint requires its own DPoP nonce (RFC 9449 8)
+//
+// DPoP (RFC 9449): features.dPoP is on by default in oidc-provider 9; a token request carrying a `DPoP`
+// proof gets `token_type: DPoP` and a JWT access token bound by `cnf.jkt`. Without a proof, Bearer as before.
 // Prints one line `READY <issuer>` on stdout once it accepts requests.
 //
 // Test-harness only: `POST /__rotate` (loopback only) generates a new RSA key, publishes it first
@@ -21,6 +27,8 @@ import Provider from "oidc-provider";
 const port = Number(process.argv[2] ?? process.env.PORT ?? 0);
 const clientId = process.env.OP_CLIENT_ID ?? "reporting-service";
 const clientSecret = process.env.OP_CLIENT_SECRET ?? randomBytes(24).toString("hex");
+const dpopAlgs = process.env.OP_DPOP_ALGS ? process.env.OP_DPOP_ALGS.split(",") : null;
+const dpopNonceSecret = process.env.OP_DPOP_REQUIRE_NONCE === "1" ? randomBytes(32) : null;
 let serial = 0;
 
 function newKey(kind) {
@@ -47,8 +55,12 @@ function buildProvider(issuer, keys) {
     ],
     jwks: { keys },
     scopes: ["reports:read", "reports:write"],
+    ...(dpopAlgs ? { enabledJWA: { dPoPSigningAlgValues: dpopAlgs } } : {}),
     features: {
       devInteractions: { enabled: false },
+      ...(dpopNonceSecret
+        ? { dPoP: { enabled: true, nonceSecret: dpopNonceSecret, requireNonce: () => true } }
+        : {}),
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,

@@ -1,0 +1,371 @@
+"""DPoP proofs (RFC 9449): ``check_proof(proof, method=..., url=..., ...) -> ProofResult``, thumbprints, binding.
+
+Everything is an explicit input: the caller passes the ``DPoP`` header value(s), the request's method and
+absolute URL, the access token, the accepted algorithms and the clock. The checks run in a fixed order:
+size and shape, header (``typ``, ``alg``, ``jwk``), signature with that ``jwk``, then the claims (``jti``,
+``htm``, ``htu``, ``iat``, ``ath``) and last the server nonce. Nothing from the proof is trusted before its
+signature verifies except the ``jwk`` that verifies it. Remembering the ``jti`` (replay) is the caller's
+next step, once the token's ``cnf.jkt`` is known to match: :mod:`drf_oidc_jwks.dpop_store`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import hmac
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from jwt.algorithms import get_default_algorithms
+
+from .dpop_urls import normalize_htu
+from .exceptions import InvalidDPoPProof
+
+__all__ = [
+    "DEFAULT_ALGORITHMS",
+    "MAX_PROOF_BYTES",
+    "SUPPORTED_ALGORITHMS",
+    "ProofResult",
+    "access_token_hash",
+    "bound_jkt",
+    "check_algorithms",
+    "check_binding",
+    "check_proof",
+    "jwk_thumbprint",
+    "normalize_htu",
+]
+
+#: ``DPOP_ALGORITHMS`` by default (DESIGN.md).
+DEFAULT_ALGORITHMS: tuple[str, ...] = ("ES256", "EdDSA", "RS256", "PS256")
+
+#: Every proof algorithm we can verify, with the key type (and curves) it needs. HMAC and ``none``
+#: are absent on purpose: a proof must be signed by the client's own asymmetric key.
+_KEY_FOR_ALG: dict[str, tuple[str, tuple[str, ...]]] = {
+    **{f"{p}{n}": ("RSA", ()) for p in ("RS", "PS") for n in ("256", "384", "512")},
+    "ES256": ("EC", ("P-256",)),
+    "ES384": ("EC", ("P-384",)),
+    "ES512": ("EC", ("P-521",)),
+    "EdDSA": ("OKP", ("Ed25519", "Ed448")),
+}
+SUPPORTED_ALGORITHMS: frozenset[str] = frozenset(_KEY_FOR_ALG)
+
+#: Proofs larger than this are refused before any parsing (an RSA-4096 proof with a nonce is about 2.5 KB).
+MAX_PROOF_BYTES = 8192
+MIN_RSA_BITS = 2048
+_MAX_JTI = 256
+
+#: Members that only a private or symmetric key has (RFC 7518 6.2.2, 6.3.2, 6.4; RFC 8037 2).
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "r", "t", "k"})
+#: The public members a thumbprint hashes (RFC 7638 3.2), in the lexicographic order it requires.
+_THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_ALGORITHMS = get_default_algorithms()
+_TYPES = frozenset({"dpop+jwt", "application/dpop+jwt"})
+
+
+@dataclass(frozen=True)
+class ProofResult:
+    """A DPoP proof that passed every check of :func:`check_proof`."""
+
+    #: RFC 7638 thumbprint of the proof's key: compare it to the token's ``cnf.jkt``.
+    jkt: str
+    jti: str
+    iat: float
+    htm: str
+    htu: str
+    alg: str
+    nonce: str | None
+    #: The proof's public key as sent (public members only).
+    jwk: Mapping[str, Any]
+
+
+def b64url_decode(segment: str) -> bytes:
+    """Decode canonical unpadded base64url (RFC 7515 2); ValueError for padding, stray or non-zero trailing bits."""
+    if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
+        raise ValueError("not base64url")
+    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    # Two spellings of one value would let one proof pass as two distinct strings.
+    if b64url_encode(raw) != segment:
+        raise ValueError("not canonical base64url")
+    return raw
+
+
+def b64url_encode(raw: bytes) -> str:
+    """Encode as unpadded base64url."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            # RFC 7515 4 / RFC 8725 3.12: a duplicate member is read differently by different parsers.
+            raise ValueError("duplicate member")
+        out[key] = value
+    return out
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_members)
+
+
+def _json_object(segment: str, what: str) -> dict[str, Any]:
+    try:
+        text = b64url_decode(segment).decode("utf-8")
+        value = _DECODER.decode(text)
+        if _SURROGATE_ESCAPE.search(text):
+            # "\ud800" escapes smuggle lone surrogates, which no UTF-8 text holds: UnicodeEncodeError here.
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (ValueError, binascii.Error, RecursionError, UnicodeError):
+        raise InvalidDPoPProof(f"proof {what} is not base64url JSON") from None
+    if not isinstance(value, dict):
+        raise InvalidDPoPProof(f"proof {what} is not a JSON object")
+    return value
+
+
+def check_algorithms(algorithms: Collection[str]) -> tuple[str, ...]:
+    """Return ``algorithms`` as a tuple; ValueError naming any HMAC, ``none`` or unknown one (for settings checks)."""
+    if isinstance(algorithms, str) or not algorithms:
+        raise ValueError("DPOP_ALGORITHMS must be a non-empty list of algorithm names")
+    bad = [a for a in algorithms if a not in SUPPORTED_ALGORITHMS]
+    if bad:
+        raise ValueError(
+            f"DPOP_ALGORITHMS holds {bad!r}: a proof must be signed with an asymmetric key "
+            f"(supported: {sorted(SUPPORTED_ALGORITHMS)}; HMAC and none never)"
+        )
+    return tuple(algorithms)
+
+
+def _canonical_json(members: Mapping[str, Any]) -> str:
+    # The members in lexicographic order, no whitespace (RFC 7638 3.3); all are ASCII strings.
+    return json.dumps(members, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """The RFC 7638 SHA-256 thumbprint of a public JWK (RSA, EC, OKP), base64url; ValueError for other keys."""
+    members = _THUMBPRINT_MEMBERS.get(jwk.get("kty"))  # type: ignore[arg-type]
+    if members is None:
+        raise ValueError("thumbprints are defined here for RSA, EC and OKP keys only")
+    values = {name: jwk.get(name) for name in members}
+    if not all(isinstance(v, str) for v in values.values()):
+        raise ValueError(f"a {jwk.get('kty')} key needs string members {list(members)}")
+    return b64url_encode(hashlib.sha256(_canonical_json(values).encode("utf-8")).digest())
+
+
+def access_token_hash(access_token: str) -> str:
+    """``ath``: base64url(SHA-256(ASCII of the access token)) (RFC 9449 4.2)."""
+    return b64url_encode(hashlib.sha256(access_token.encode("ascii", "surrogateescape")).digest())
+
+
+def bound_jkt(payload: Mapping[str, Any]) -> str | None:
+    """The ``cnf.jkt`` a verified token is bound to, or None when it carries no ``jkt`` confirmation."""
+    cnf = payload.get("cnf")
+    if not isinstance(cnf, Mapping):
+        return None
+    jkt = cnf.get("jkt")
+    return jkt if isinstance(jkt, str) and jkt else None
+
+
+def check_binding(payload: Mapping[str, Any], proof: ProofResult) -> None:
+    """Refuse a proof whose key is not the one the token's ``cnf.jkt`` names (RFC 9449 7.1)."""
+    jkt = bound_jkt(payload)
+    if jkt is None:
+        raise InvalidDPoPProof("the token carries no cnf.jkt", description="The token is not bound to a DPoP key.")
+    if not hmac.compare_digest(jkt.encode("utf-8", "surrogatepass"), proof.jkt.encode("ascii")):
+        raise InvalidDPoPProof(
+            "proof key thumbprint differs from the token's cnf.jkt",
+            description="The DPoP proof's key is not the key the token is bound to.",
+        )
+
+
+def _one_proof(proof: str | Sequence[str], max_bytes: int) -> str:
+    values = [proof] if isinstance(proof, str) else list(proof)
+    if not all(isinstance(v, str) for v in values):
+        raise InvalidDPoPProof("DPoP header values are not text")
+    if not values:
+        raise InvalidDPoPProof("no DPoP header", description="A DPoP proof header is required.")
+    if len(values) > 1 or any("," in v for v in values):
+        # Servers join repeated headers with commas; a proof JWT never holds one (RFC 9449 4.3 check 1).
+        raise InvalidDPoPProof("more than one DPoP header", description="Exactly one DPoP proof header is allowed.")
+    value = values[0].strip()
+    if not value:
+        raise InvalidDPoPProof("empty DPoP header", description="A DPoP proof header is required.")
+    if len(value) > max_bytes:
+        raise InvalidDPoPProof(
+            f"proof is {len(value)} bytes, limit {max_bytes}", description="The DPoP proof is too large."
+        )
+    return value
+
+
+def _public_key(jwk: Any, alg: str) -> tuple[Mapping[str, Any], Any, str]:
+    """The public members, verification key and thumbprint of the proof's ``jwk`` for ``alg``; refuse others."""
+    if not isinstance(jwk, dict):
+        raise InvalidDPoPProof("jwk header absent or not an object")
+    private = sorted(_PRIVATE_MEMBERS & jwk.keys())
+    if private:
+        # A client that sends its private key has lost it; never accept such a proof (RFC 9449 4.3 check 5).
+        raise InvalidDPoPProof(
+            f"jwk holds private members {private}", description="The DPoP proof's key is not public."
+        )
+    kty, (want_kty, curves) = jwk.get("kty"), _KEY_FOR_ALG[alg]
+    if kty != want_kty:
+        raise InvalidDPoPProof(f"{alg} needs a {want_kty} key, the jwk is {str(kty)[:16]!r}")
+    if curves and jwk.get("crv") not in curves:
+        raise InvalidDPoPProof(f"{alg} needs curve {'/'.join(curves)}, the jwk is {str(jwk.get('crv'))[:16]!r}")
+    declared = jwk.get("alg")
+    if declared is not None and declared != alg:
+        raise InvalidDPoPProof(f"jwk alg {str(declared)[:16]!r} differs from the proof's alg {alg}")
+    public = {name: jwk.get(name) for name in _THUMBPRINT_MEMBERS[want_kty]}
+    if not all(isinstance(value, str) for value in public.values()):
+        raise InvalidDPoPProof(f"jwk members {sorted(public)} are not all strings")
+    key, jkt = _build_key(alg, _canonical_json(public))
+    return MappingProxyType(public), key, jkt
+
+
+@functools.lru_cache(maxsize=4096)
+def _build_key(alg: str, canonical: str) -> tuple[Any, str]:
+    """Key and thumbprint of one public JWK: memoised, since a client signs every proof with the same key."""
+    public: dict[str, str] = json.loads(canonical)
+    for name, value in public.items():
+        if name not in ("kty", "crv") and not _canonical(value):
+            raise InvalidDPoPProof(f"jwk member {name} is not canonical base64url")
+    try:
+        key = _ALGORITHMS[alg].from_jwk(public)
+    except Exception:  # noqa: BLE001 - any key the crypto cannot build is a refused proof, never a 500
+        raise InvalidDPoPProof(f"jwk is not a valid {public['kty']} key") from None
+    if public["kty"] == "RSA" and key.key_size < MIN_RSA_BITS:
+        raise InvalidDPoPProof(f"RSA key of {key.key_size} bits, minimum {MIN_RSA_BITS}")
+    return key, b64url_encode(hashlib.sha256(canonical.encode("utf-8")).digest())
+
+
+def _canonical(value: str) -> bool:
+    try:
+        return bool(b64url_decode(value))
+    except (ValueError, binascii.Error):
+        return False
+
+
+def _check_header(header: Mapping[str, Any], algorithms: Collection[str]) -> str:
+    typ = header.get("typ")
+    if not isinstance(typ, str) or typ.lower() not in _TYPES:
+        raise InvalidDPoPProof(f"typ {str(typ)[:32]!r}, expected dpop+jwt")
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in algorithms or alg not in SUPPORTED_ALGORITHMS:
+        raise InvalidDPoPProof(f"alg {str(alg)[:16]!r} not in DPOP_ALGORITHMS {sorted(algorithms)}")
+    if "crit" in header or header.get("b64") is False:
+        raise InvalidDPoPProof("proof uses a JWS extension (crit or b64)")
+    return alg
+
+
+def _split(proof: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+    segments = proof.split(".")
+    if len(segments) != 3 or not all(segments):
+        raise InvalidDPoPProof(f"proof has {len(segments)} segments, a compact JWS has 3")
+    header = _json_object(segments[0], "header")
+    payload = _json_object(segments[1], "payload")
+    try:
+        signature = b64url_decode(segments[2])
+    except (ValueError, binascii.Error):
+        raise InvalidDPoPProof("proof signature is not base64url") from None
+    return header, payload, f"{segments[0]}.{segments[1]}".encode("ascii"), signature
+
+
+def _iat(payload: Mapping[str, Any], max_age: float, leeway: float, now: float) -> float:
+    iat = payload.get("iat")
+    if isinstance(iat, bool) or not isinstance(iat, (int, float)):
+        raise InvalidDPoPProof("iat absent or not a number")
+    try:
+        finite = math.isfinite(iat)
+    except OverflowError:  # an integer too large for a float
+        finite = False
+    if not finite:
+        raise InvalidDPoPProof("iat is not a finite number")
+    if iat > now + leeway:
+        raise InvalidDPoPProof(f"iat is {iat - now:.0f}s in the future (leeway {leeway:g}s)")
+    if iat < now - max_age:
+        raise InvalidDPoPProof(
+            f"proof issued {now - iat:.0f}s ago, DPOP_PROOF_MAX_AGE {max_age:g}s",
+            description="The DPoP proof is too old.",
+        )
+    return float(iat)
+
+
+def _check_claims(payload: Mapping[str, Any], method: str, url: str, access_token: str | None) -> tuple[str, str, str]:
+    jti = payload.get("jti")
+    if not isinstance(jti, str) or not jti or len(jti) > _MAX_JTI:
+        raise InvalidDPoPProof("jti absent, empty, too long or not a string")
+    htm = payload.get("htm")
+    if htm != method:
+        raise InvalidDPoPProof(
+            f"htm {str(htm)[:16]!r}, request method {method}", description="The DPoP proof is for another HTTP method."
+        )
+    htu = payload.get("htu")
+    if not isinstance(htu, str):
+        raise InvalidDPoPProof("htu absent or not a string")
+    try:
+        same = normalize_htu(htu) == normalize_htu(url)
+    except ValueError:
+        same = False
+    if not same:
+        raise InvalidDPoPProof("htu is not the request URL", description="The DPoP proof is for another URL.")
+    if access_token is not None:
+        ath = payload.get("ath")
+        if not isinstance(ath, str) or not hmac.compare_digest(
+            ath.encode("utf-8", "surrogatepass"), access_token_hash(access_token).encode("ascii")
+        ):
+            raise InvalidDPoPProof(
+                "ath absent or not the access token's hash", description="The DPoP proof is for another token."
+            )
+    return jti, htm, htu
+
+
+def check_proof(
+    proof: str | Sequence[str],
+    *,
+    method: str,
+    url: str,
+    access_token: str | None,
+    algorithms: Collection[str] = DEFAULT_ALGORITHMS,
+    max_age: float = 300,
+    leeway: float = 0,
+    now: float | None = None,
+    nonce_checker: Callable[[str | None], None] | None = None,
+    max_bytes: int = MAX_PROOF_BYTES,
+) -> ProofResult:
+    """Check one DPoP proof against the request (RFC 9449 4.3); raise InvalidDPoPProof or the nonce checker's error.
+
+    ``proof`` is the ``DPoP`` header value, or the list of them; ``url`` the request's absolute URL (query and
+    fragment are ignored). ``nonce_checker`` receives the proof's ``nonce`` (None when absent) once all else passed.
+    """
+    clock = time.time() if now is None else now
+    raw = _one_proof(proof, max_bytes)
+    header, payload, signing_input, signature = _split(raw)
+    alg = _check_header(header, algorithms)
+    jwk, key, jkt = _public_key(header.get("jwk"), alg)
+    try:
+        ok = _ALGORITHMS[alg].verify(signing_input, key, signature)
+    except Exception:  # noqa: BLE001 - any failure inside the crypto is a bad signature, never a 500
+        ok = False
+    if not ok:
+        raise InvalidDPoPProof(f"signature does not verify with the proof's own jwk ({alg})")
+    jti, htm, htu = _check_claims(payload, method, url, access_token)
+    iat = _iat(payload, max_age, leeway, clock)
+    nonce = payload.get("nonce")
+    if nonce is not None and not isinstance(nonce, str):
+        raise InvalidDPoPProof("nonce is not a string")
+    if nonce_checker is not None:
+        nonce_checker(nonce)
+    return ProofResult(jkt, jti, iat, htm, htu, alg, nonce, jwk)

@@ -1,0 +1,59 @@
+"""The URL form a DPoP proof's ``htu`` and the request URL are compared in (RFC 9449 4.3, RFC 3986 6.2.2-6.2.3).
+
+Query and fragment are dropped. Scheme and host are lower-cased, the scheme's default port is dropped and an
+empty path becomes ``/``. The path is compared as Django routes it: every percent-encoded octet is decoded
+(Django's ``PATH_INFO`` arrives decoded, so ``/a%3Bb`` and ``/a;b`` reach the same view), dot segments are
+removed, and one fixed encoding is applied, so ``%7e``, ``%7E`` and ``~`` all compare equal.
+"""
+
+from __future__ import annotations
+
+import functools
+from urllib.parse import quote, unquote, urlsplit
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+#: RFC 3986 3.3 pchar (unreserved, sub-delims, ":" and "@") plus "/": left as they are; all else percent-encoded.
+_PATH_SAFE = "-._~!$&'()*+,;=:@/"
+MAX_URL_LENGTH = 4096
+
+
+def remove_dot_segments(path: str) -> str:
+    """RFC 3986 5.2.4: resolve ``.`` and ``..`` segments of an absolute path."""
+    output: list[str] = []
+    for segment in path.split("/")[1:]:
+        if segment == "..":
+            if output:
+                output.pop()
+        elif segment != ".":
+            output.append(segment)
+    # A trailing "." or ".." leaves a directory: keep its slash.
+    if path.rsplit("/", 1)[-1] in (".", ".."):
+        output.append("")
+    return "/" + "/".join(output)
+
+
+@functools.lru_cache(maxsize=1024)  # pure; the same few URLs come back on every request
+def normalize_htu(url: str) -> str:
+    """Return ``url`` without query and fragment, normalised for comparison; ValueError when it is no http(s) URL."""
+    if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
+        raise ValueError("not a URL of a sensible length")
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
+        raise ValueError("control characters or spaces in the URL")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise ValueError("not an http or https URL")
+    if "@" in parts.netloc:
+        raise ValueError("credentials in the URL")
+    host = parts.hostname
+    if not host or not host.isascii() or "%" in host:
+        raise ValueError("no host, or a host that is not plain ASCII")
+    port = parts.port  # ValueError for a port that is not a number in range
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        netloc += f":{port}"
+    decoded = unquote(parts.path, errors="surrogateescape")
+    if decoded and not decoded.startswith("/"):
+        raise ValueError("relative path")  # urlsplit gives none with a host; kept as a guard
+    path = remove_dot_segments(decoded) if decoded else "/"
+    return f"{scheme}://{netloc}{quote(path, safe=_PATH_SAFE, errors='surrogateescape')}"
