@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -321,10 +322,27 @@ _OMIT = OMIT
 
 @dataclass
 class Response:
+    """One answer of :class:`JWKSServer`: status, body, headers, and how slowly to send them.
+
+    ``delay`` waits before answering; ``drip`` sends the body one byte every ``drip`` seconds (with
+    ``drip_head`` the status line and headers too), as a struggling or hostile identity provider can;
+    ``content_length=False`` leaves ``Content-Length`` out, so the body ends when the connection closes.
+    """
+
     status: int = 200
     body: bytes | Callable[[], bytes] = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    drip: float = 0.0
+    drip_head: bool = False
+    content_length: bool = True
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up (its deadline, a size limit) is expected here, not an error to print.
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
 
 
 class JWKSServer:
@@ -339,6 +357,8 @@ class JWKSServer:
         self.hits: Counter[str] = Counter()
         #: The request headers of the last request per path (e.g. the bearer token a userinfo call sent).
         self.last_headers: dict[str, dict[str, str]] = {}
+        #: The request body of the last request per path (a POSTed form, e.g.).
+        self.last_bodies: dict[str, bytes] = {}
         self.overrides: dict[str, Response] = {}
         self.delay = 0.0
         self.cache_control: str | None = None
@@ -369,6 +389,17 @@ class JWKSServer:
         with self._lock:
             return self.hits[path]
 
+    def _send(self, wfile: Any, data: bytes, drip: float) -> None:
+        """Write ``data`` at once, or one byte every ``drip`` seconds until done or the server stops."""
+        if not drip:
+            wfile.write(data)
+            return
+        for index in range(len(data)):
+            if self._httpd is None:
+                raise BrokenPipeError("server stopped")
+            wfile.write(data[index : index + 1])
+            time.sleep(drip)
+
     def _default(self, path: str) -> Response:
         if self.issuer is not None and path == "/jwks.json":
             headers = {"Content-Type": "application/json"}
@@ -397,10 +428,18 @@ class JWKSServer:
                 super().finish()
 
             def do_GET(self) -> None:  # noqa: N802
+                self._serve(b"")
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = self.headers.get("Content-Length", "0")
+                self._serve(self.rfile.read(int(length)) if length.isdigit() else b"")
+
+            def _serve(self, request_body: bytes) -> None:
                 path = self.path.split("?")[0]
                 with server._lock:
                     server.hits[path] += 1
                     server.last_headers[path] = dict(self.headers.items())
+                    server.last_bodies[path] = request_body
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
@@ -408,24 +447,32 @@ class JWKSServer:
                     delay = response.delay or server.delay
                     if delay:
                         time.sleep(delay)
-                    body = response.body() if callable(response.body) else response.body
-                    self.send_response(response.status)
-                    for name, value in response.headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    try:
-                        self.wfile.write(body)
-                    except (BrokenPipeError, ConnectionResetError):
-                        pass
+                    self._answer(response)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client hung up (its deadline, or a size limit)
                 finally:
                     with server._lock:
                         server.in_flight -= 1
 
+            def _answer(self, response: Response) -> None:
+                body = response.body() if callable(response.body) else response.body
+                headers = dict(response.headers)
+                if response.content_length:
+                    headers.setdefault("Content-Length", str(len(body)))
+                else:
+                    headers["Connection"] = "close"  # HTTP/1.1 without a length: the body ends at the close
+                if headers.get("Connection", "").lower() == "close":
+                    self.close_connection = True
+                phrase = self.responses.get(response.status, ("",))[0]
+                lines = [f"HTTP/1.1 {response.status} {phrase}", *(f"{k}: {v}" for k, v in headers.items())]
+                head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+                server._send(self.wfile, head, response.drip if response.drip_head else 0.0)
+                server._send(self.wfile, body, response.drip)
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self._thread.start()
