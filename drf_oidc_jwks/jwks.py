@@ -142,8 +142,10 @@ class JWKSClient:
             return self._refresh_beside(keyset)
         return self.refresh(keyset)
 
-    def _serve_stale(self, keyset: KeySet, reason: str) -> KeySet:
-        logger.warning(
+    def _serve_stale(self, keyset: KeySet, reason: str, *, quiet: bool = False) -> KeySet:
+        # Once per refresh attempt at warning level; the requests served meanwhile only at debug level.
+        logger.log(
+            logging.DEBUG if quiet else logging.WARNING,
             "serving stale JWKS for %s (%.0fs past freshness): %s",
             self.issuer.issuer,
             self.clock() - keyset.fresh_until,
@@ -184,11 +186,11 @@ class JWKSClient:
         try:
             self._backoff()
         except KeySourceError as exc:
-            return self._serve_stale(stale, exc.reason)
+            return self._serve_stale(stale, exc.reason, quiet=True)
         owner = uuid.uuid4().hex
         lease = self.state.acquire(owner, self.settings.http_timeout * 2 + 1)
         if lease is Lease.NONE:
-            return self._serve_stale(stale, "refresh in progress elsewhere")
+            return self._serve_stale(stale, "refresh in progress elsewhere", quiet=True)
         outcome: list[KeySet | KeySourceError] = []
         done = threading.Event()
 
