@@ -203,7 +203,8 @@ def _judge_without_keys(report: dict[str, Any], issuer: IssuerSettings, s: Setti
     error, held = report["fetch_error"], (report.get("cache") or {}).get("jwks")
     report["status"] = "failing"
     named = report.get("discovered_issuer")
-    if named is not None or (report["fetch_reason"] == "HTTP 404" and report["fetch_failed_at"] == issuer.discovery_url):
+    no_discovery = report["fetch_reason"] == "HTTP 404" and report["fetch_failed_at"] == issuer.discovery_url
+    if named is not None or no_discovery:
         # A wrong ISSUER: the tokens the IdP mints carry another iss, refused before any key is needed.
         real = repr(named) if named is not None else "another issuer"
         report["verdict"] = f"tokens issued by {real} are refused with 401 invalid_issuer"
