@@ -237,7 +237,8 @@ def test_check_with_a_per_process_cache_it_cannot_see_says_what_warm_and_cold_se
     assert status == 1
     (entry,) = report["issuers"]
     assert entry["verdict"] == (
-        "a server process that fetched keys less than 3900s ago serves them; one holding none answers 503 idp_unavailable"
+        "a server process that fetched keys less than 3900s ago serves them; "
+        "one holding none answers 503 idp_unavailable"
     )
     assert "this command cannot see the keys the server's processes hold" in entry["errors"][0]
 

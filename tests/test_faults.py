@@ -282,7 +282,8 @@ def test_dripping_idp_with_a_warm_expired_cache_answers_8_threads_from_stale_key
     worst = max(o.elapsed for o in warm)
     slow = sum(1 for o in warm if o.elapsed > 0.1)
     print(
-        f"dripping IdP, warm-expired cache, 8 threads: {len(warm)} answers, statuses {sorted({o.status for o in warm})}, "
+        f"dripping IdP, warm-expired cache, 8 threads: {len(warm)} answers, "
+        f"statuses {sorted({o.status for o in warm})}, "
         f"worst {worst:.2f}s, {slow} waited over 0.1 s (for REFRESH_WAIT {REFRESH_WAIT}s); "
         f"{server.total() - 1} refresh attempts; at most {refreshers.most} refresh thread(s) and "
         f"{server.max_in_flight} request(s) at the IdP at once"
