@@ -21,20 +21,19 @@ refused; ``issuer.make_claims()`` builds the ``Claims`` for DRF's
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from .testserver import JWKSServer, Response
 
 if TYPE_CHECKING:
     from .claims import Claims
@@ -317,136 +316,3 @@ class _Omit:
 #: Pass as a claim or header value to leave it out of a minted token.
 OMIT: Any = _Omit()
 _OMIT = OMIT
-
-
-@dataclass
-class Response:
-    status: int = 200
-    body: bytes | Callable[[], bytes] = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-
-class JWKSServer:
-    """A real HTTP server on 127.0.0.1 serving an issuer's JWKS, with knobs for faults.
-
-    ``hits["/jwks.json"]`` counts requests per path; ``max_in_flight`` is the most
-    requests served at once; ``respond(path, Response(...))`` overrides a path.
-    """
-
-    def __init__(self, issuer: TestIssuer | None = None) -> None:
-        self.issuer = issuer
-        self.hits: Counter[str] = Counter()
-        #: The request headers of the last request per path (e.g. the bearer token a userinfo call sent).
-        self.last_headers: dict[str, dict[str, str]] = {}
-        self.overrides: dict[str, Response] = {}
-        self.delay = 0.0
-        self.cache_control: str | None = None
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self._lock = threading.Lock()
-        self._connections: set[Any] = set()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def base_url(self) -> str:
-        assert self._httpd is not None
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
-
-    def respond(self, path: str, response: Response | None) -> None:
-        """Answer ``path`` with ``response`` (None restores the default)."""
-        if response is None:
-            self.overrides.pop(path, None)
-        else:
-            self.overrides[path] = response
-
-    def total(self, path: str = "/jwks.json") -> int:
-        with self._lock:
-            return self.hits[path]
-
-    def _default(self, path: str) -> Response:
-        if self.issuer is not None and path == "/jwks.json":
-            headers = {"Content-Type": "application/json"}
-            if self.cache_control:
-                headers["Cache-Control"] = self.cache_control
-            return Response(200, json.dumps(self.issuer.jwks()).encode(), headers)
-        if self.issuer is not None and path == "/.well-known/openid-configuration":
-            document = json.dumps(self.issuer.discovery_document()).encode()
-            return Response(200, document, {"Content-Type": "application/json"})
-        return Response(404, b"not found")
-
-    def start(self) -> None:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                with server._lock:
-                    server._connections.add(self.connection)
-
-            def finish(self) -> None:
-                with server._lock:
-                    server._connections.discard(self.connection)
-                super().finish()
-
-            def do_GET(self) -> None:  # noqa: N802
-                path = self.path.split("?")[0]
-                with server._lock:
-                    server.hits[path] += 1
-                    server.last_headers[path] = dict(self.headers.items())
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                try:
-                    response = server.overrides.get(path) or server._default(path)
-                    delay = response.delay or server.delay
-                    if delay:
-                        time.sleep(delay)
-                    body = response.body() if callable(response.body) else response.body
-                    self.send_response(response.status)
-                    for name, value in response.headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    try:
-                        self.wfile.write(body)
-                    except (BrokenPipeError, ConnectionResetError):
-                        pass
-                finally:
-                    with server._lock:
-                        server.in_flight -= 1
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving, closing kept-alive connections too: a stopped IdP must be unreachable."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        with self._lock:
-            connections, self._connections = list(self._connections), set()
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by the client
-
-    def __enter__(self) -> JWKSServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()

@@ -177,6 +177,72 @@ def test_check_hides_cache_passwords():
     assert redact("unique-snowflake") == "unique-snowflake"
 
 
+def test_check_verdict_during_an_outage_with_a_warm_cache_is_stale_keys_until_when_and_the_server_agrees(
+    issuer, server, oidc_settings, call
+):
+    oidc_settings(JWKS_URL=None, JWKS_CACHE_TTL=1, JWKS_MAX_STALE=600, JWKS_FAILURE_BACKOFF=0.2, SYNC_USERS=False)
+    token = issuer.token()
+    assert call(token).status_code == 200  # warm: discovery and the JWKS fetched and shared
+    time.sleep(1.1)  # past freshness: stale now
+    server.stop()
+    status, report = check_json()
+    assert status == 0, report
+    (entry,) = report["issuers"]
+    held = entry["cache"]["jwks"]
+    assert entry["status"] == "degraded"
+    assert entry["verdict"] == f"stale keys are served until {held['stale_until']}, then 503 idp_unavailable"
+    assert "answered 503" not in " ".join(entry["errors"])
+    assert call(token).status_code == 200  # what the server does: serves the stale keys
+    status, out = run("oidc_check")
+    assert f"verdict: stale keys are served until {held['stale_until']}" in out
+    assert "DEGRADED" in out and "FAILING" not in out
+
+
+def test_check_verdict_with_a_trailing_slash_on_issuer_is_invalid_issuer_as_the_server_answers(
+    issuer, server, settings, call
+):
+    settings.DRF_OIDC_JWKS = {"ISSUER": issuer.issuer + "/", "AUDIENCE": "https://api.test", "SYNC_USERS": False}
+    status, report = check_json()
+    assert status == 1
+    (entry,) = report["issuers"]
+    assert entry["verdict"] == f"tokens issued by {issuer.issuer!r} are refused with 401 invalid_issuer"
+    (error,) = entry["errors"]
+    assert f"set ISSUER to exactly {issuer.issuer!r}" in error
+    assert "every token is answered 503" not in error
+    response = call(issuer.token())
+    assert (response.status_code, response.json()["code"]) == (401, "invalid_issuer")
+
+
+def test_check_verdict_with_an_issuer_path_that_has_no_discovery_is_invalid_issuer_as_the_server_answers(
+    issuer, server, settings, call
+):
+    settings.DRF_OIDC_JWKS = {"ISSUER": issuer.issuer + "/oidc", "AUDIENCE": "https://api.test", "SYNC_USERS": False}
+    status, report = check_json()
+    assert status == 1
+    (entry,) = report["issuers"]
+    assert entry["fetch_error"].startswith("HTTP 404")
+    assert entry["verdict"] == "tokens issued by another issuer are refused with 401 invalid_issuer"
+    response = call(issuer.token())
+    assert (response.status_code, response.json()["code"]) == (401, "invalid_issuer")
+
+
+def test_check_with_a_per_process_cache_it_cannot_see_says_what_warm_and_cold_server_processes_do(
+    issuer, server, oidc_settings, settings
+):
+    # A LocMemCache of its own: what `manage.py oidc_check` sees beside a running server (another process).
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "other"}}
+    oidc_settings(JWKS_CACHE_TTL=300, JWKS_MAX_STALE=3600)
+    server.stop()
+    status, report = check_json()
+    assert status == 1
+    (entry,) = report["issuers"]
+    assert entry["verdict"] == (
+        "a server process that fetched keys less than 3900s ago serves them; "
+        "one holding none answers 503 idp_unavailable"
+    )
+    assert "this command cannot see the keys the server's processes hold" in entry["errors"][0]
+
+
 def manage(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     full = {"PATH": os.environ.get("PATH", ""), "VAR_DIR": env.pop("VAR_DIR"), **env}
     return subprocess.run(
@@ -199,6 +265,16 @@ def test_check_exit_status_from_the_command_line(issuer, server, tmp_path):
     down = manage("oidc_check", env={**env, "VAR_DIR": str(tmp_path)})
     assert down.returncode == 1
     assert "CommandError: tokens would be refused" in down.stderr
+
+
+def test_check_prints_w020_once_from_the_command_line(issuer, server, tmp_path):
+    # DEBUG off with the default LocMemCache: W020. Django's own banner printed it a second time.
+    env = {"OIDC_ISSUER": issuer.issuer, "OIDC_AUDIENCE": "https://api.test", "DEBUG": "false"}
+    result = manage("oidc_check", env={**env, "VAR_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    printed = result.stdout + result.stderr
+    assert printed.count("is a LocMemCache: each worker process fetches its own copy") == 1, printed
+    assert "WARNING drf_oidc_jwks.W020" in result.stdout
 
 
 # -- oidc_decode --

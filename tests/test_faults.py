@@ -198,6 +198,102 @@ def test_slow_idp_with_16_threads_keeps_one_fetch_in_flight_and_answers_within_t
     assert 1 <= attempts <= 3  # one per (timeout + backoff), never one per request
 
 
+# -- the IdP dripping: one byte every 0.2 s, without end -------------------------------
+
+
+def endless_drip() -> Response:
+    """A JWKS answer whose body (with its Content-Length) takes hours at one byte every 0.2 s."""
+    return Response(200, b'{"keys": [' + b" " * 100_000 + b"]}", {"Content-Type": "application/json"}, drip=0.2)
+
+
+class RefreshThreads:
+    """Samples how many background refresh threads run at once (each one is waiting on the IdP)."""
+
+    def __init__(self) -> None:
+        self.most = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            running = sum(1 for t in threading.enumerate() if t.name == "drf-oidc-jwks-refresh")
+            self.most = max(self.most, running)
+            time.sleep(0.01)
+
+    def __enter__(self) -> RefreshThreads:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_dripping_idp_on_a_cold_cache_answers_8_threads_503_within_http_timeout_with_one_waiting_on_it(
+    oidc_settings, issuer, server
+):
+    timeout = 1.0
+    oidc_settings(HTTP_TIMEOUT=timeout, JWKS_FAILURE_BACKOFF=1, SYNC_USERS=False)
+    server.respond("/jwks.json", endless_drip())
+    barrier = threading.Barrier(8)
+    cold: list[Outcome] = []
+
+    def worker(i: int) -> None:
+        client = APIClient()
+        barrier.wait()
+        cold.append(timed_get(client, issuer.token(sub=f"cold-{i}")))
+
+    run_threads(8, worker)
+    worst = max(o.elapsed for o in cold)
+    print(
+        f"dripping IdP, cold cache, 8 threads: {len(cold)} x 503, worst {worst:.2f}s "
+        f"(HTTP_TIMEOUT {timeout}s); {server.max_in_flight} request(s) at the IdP at once"
+    )
+    assert {(o.status, o.code) for o in cold} == {(503, "idp_unavailable")}
+    assert worst < timeout + 1.0, f"worst {worst:.2f}s"
+    assert server.max_in_flight == 1  # one worker waits on the IdP; the others wait on that worker
+    assert server.total() == 1
+
+
+def test_dripping_idp_with_a_warm_expired_cache_answers_8_threads_from_stale_keys_and_one_thread_waits_on_it(
+    oidc_settings, issuer, server
+):
+    from drf_oidc_jwks.jwks import REFRESH_WAIT
+
+    timeout = 1.0
+    oidc_settings(HTTP_TIMEOUT=timeout, JWKS_CACHE_TTL=1, JWKS_MAX_STALE=600, JWKS_FAILURE_BACKOFF=1, SYNC_USERS=False)
+    assert timed_get(APIClient(), issuer.token()).status == 200  # warm
+    server.respond("/jwks.json", endless_drip())
+    time.sleep(1.1)  # freshness ends: the next request starts a refresh against the dripping IdP
+    warm: list[Outcome] = []
+    lock = threading.Lock()
+
+    def worker(i: int) -> None:
+        client = APIClient()
+        deadline = time.monotonic() + 3.5
+        while time.monotonic() < deadline:
+            outcome = timed_get(client, issuer.token(sub=f"warm-{i}"))
+            with lock:
+                warm.append(outcome)
+            time.sleep(0.005)
+
+    with RefreshThreads() as refreshers:
+        run_threads(8, worker)
+    worst = max(o.elapsed for o in warm)
+    slow = sum(1 for o in warm if o.elapsed > 0.1)
+    print(
+        f"dripping IdP, warm-expired cache, 8 threads: {len(warm)} answers, "
+        f"statuses {sorted({o.status for o in warm})}, "
+        f"worst {worst:.2f}s, {slow} waited over 0.1 s (for REFRESH_WAIT {REFRESH_WAIT}s); "
+        f"{server.total() - 1} refresh attempts; at most {refreshers.most} refresh thread(s) and "
+        f"{server.max_in_flight} request(s) at the IdP at once"
+    )
+    assert {o.status for o in warm} == {200}
+    assert worst < min(REFRESH_WAIT, timeout) + 0.5, f"worst {worst:.2f}s"  # nobody waits out the drip
+    assert refreshers.most == 1 and server.max_in_flight == 1
+    assert 1 <= server.total() - 1 <= 2  # one attempt per HTTP_TIMEOUT + JWKS_FAILURE_BACKOFF, not per request
+
+
 # -- the IdP answering garbage ----------------------------------------------------
 
 

@@ -2,11 +2,14 @@
 
 The live fetch goes through a private :class:`~drf_oidc_jwks.jwks.JWKSClient` whose cache is a
 throw-away one, so checking never changes what the running workers share (no new entry, no failure
-backoff); the shared cache is only read, to report what it holds.
+backoff); the shared cache is only read (the client's snapshot), to report what it holds. Each issuer's
+verdict says what the server answers: the keys it verifies with, stale keys until when, or the refusal
+code tokens get.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 import uuid
@@ -23,7 +26,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from drf_oidc_jwks.checks import run_all
 from drf_oidc_jwks.conf import IssuerSettings, Settings, get_settings
 from drf_oidc_jwks.exceptions import KeySourceError
-from drf_oidc_jwks.jwks import FetchResult, JWKSClient, KeySet, PublicKey, http_fetch, parse_key
+from drf_oidc_jwks.fetching import FetchResult, http_fetch
+from drf_oidc_jwks.jwks import JWKSClient
+from drf_oidc_jwks.keys import KeySet, PublicKey, parse_key
+from drf_oidc_jwks.keystore import CacheSnapshot
 
 #: Algorithm families, to say which ALGORITHMS entry a key of the JWKS could serve.
 _FAMILY_HINT = {"RSA": "RS256", "EC": "ES256", "OKP": "EdDSA"}
@@ -76,29 +82,72 @@ def describe_key(key: PublicKey, algorithms: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
-def _cached(client: JWKSClient, now: float) -> dict[str, Any]:
-    entry = client._cache_get("jwks")
+def _utc(timestamp: float) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _cached(snapshot: CacheSnapshot, now: float) -> dict[str, Any]:
+    """The shared cache's state for the report, relative to ``now``."""
+    entry = snapshot.jwks
     held: dict[str, Any] = {"jwks": None}
-    if isinstance(entry, Mapping) and "version" in entry:
+    if entry is not None:
         held["jwks"] = {
-            "version": entry.get("version"),
-            "keys": len(entry.get("keys") or ()),
-            "kids": [k.get("kid") for k in entry.get("keys") or () if isinstance(k, Mapping)],
-            "fetched_ago": round(now - float(entry["fetched_at"]), 1),
-            "fresh_for": round(float(entry["fresh_until"]) - now, 1),
-            "stale_for": round(float(entry["stale_until"]) - now, 1),
+            "version": entry.version,
+            "keys": len(entry.kids),
+            "kids": list(entry.kids),
+            "fetched_ago": round(now - entry.fetched_at, 1),
+            "fresh_for": round(entry.fresh_until - now, 1),
+            "stale_for": round(entry.stale_until - now, 1),
+            "fresh_until": _utc(entry.fresh_until),
+            "stale_until": _utc(entry.stale_until),
         }
-    discovered = client._cache_get("discovery")
-    held["discovered_jwks_uri"] = discovered if isinstance(discovered, str) else None
-    failed = client._cache_get("failed")
-    held["failure_backoff_for"] = round(failed - now, 1) if isinstance(failed, (int, float)) and failed > now else None
-    held["refresh_in_progress"] = client._cache_get("lock") is not None
-    held["unknown_kid_cooldown"] = client._cache_get("cooldown") is not None
+    held["discovered_jwks_uri"] = snapshot.discovered_jwks_uri
+    backoff = snapshot.failure_backoff_until
+    held["failure_backoff_for"] = round(backoff - now, 1) if backoff is not None and backoff > now else None
+    held["refresh_in_progress"] = snapshot.refresh_in_progress
+    held["unknown_kid_cooldown"] = snapshot.unknown_kid_cooldown
     return held
 
 
-def check_issuer(issuer: IssuerSettings, s: Settings, cache_ok: bool) -> dict[str, Any]:
-    """Fetch discovery and the JWKS of ``issuer`` now and judge whether its tokens can be verified."""
+def _probe(issuer: IssuerSettings, s: Settings, report: dict[str, Any]) -> tuple[KeySet | None, _Recorder]:
+    """Fetch discovery and the JWKS now through a throw-away cache; note a failure in ``report``."""
+    recorder = _Recorder()
+    scratch = LocMemCache(f"drf-oidc-jwks-check-{uuid.uuid4().hex}", {})
+    probe = JWKSClient(issuer, s, fetch=recorder, cache=scratch)
+    try:
+        return probe.refresh(None, wait=True), recorder
+    except KeySourceError as exc:
+        where = recorder.calls[-1]["url"] if recorder.calls else issuer.jwks_url or issuer.discovery_url
+        reason = exc.reason
+        document = recorder.calls[-1].get("document") if recorder.calls else None
+        if reason == "discovery document names another issuer" and isinstance(document, Mapping):
+            report["discovered_issuer"] = str(document.get("issuer"))[:200]
+            reason += f": {report['discovered_issuer']!r}, expected {issuer.issuer!r}"
+        report["fetch_error"] = f"{reason} ({where})"
+        report["fetch_failed_at"] = where
+        report["fetch_reason"] = exc.reason
+        return None, recorder
+    finally:
+        scratch.clear()
+
+
+def _skipped_keys(jwks_doc: Any, s: Settings) -> list[dict[str, Any]]:
+    skipped = []
+    raw_keys = jwks_doc.get("keys") if isinstance(jwks_doc, Mapping) else None
+    for index, jwk in enumerate(raw_keys if isinstance(raw_keys, list) else []):
+        try:
+            parse_key(jwk, s.min_rsa_key_size)
+        except ValueError as exc:
+            kid = jwk.get("kid") if isinstance(jwk, Mapping) else None
+            skipped.append({"index": index, "kid": kid, "reason": str(exc)})
+    return skipped
+
+
+def check_issuer(issuer: IssuerSettings, s: Settings, cache_ok: bool, per_process: bool = False) -> dict[str, Any]:
+    """Fetch discovery and the JWKS of ``issuer`` now and judge whether its tokens can be verified.
+
+    ``per_process``: the JWKS cache is a per-process LocMemCache, so the server's keys are out of sight.
+    """
     report: dict[str, Any] = {
         "issuer": issuer.issuer,
         "discovery_url": None if issuer.jwks_url else issuer.discovery_url,
@@ -109,29 +158,9 @@ def check_issuer(issuer: IssuerSettings, s: Settings, cache_ok: bool) -> dict[st
         "errors": [],
         "warnings": [],
     }
-    now = time.time()
-    cached_fresh_or_stale = False
     if cache_ok:
-        shared = JWKSClient(issuer, s, fetch=_refuse_fetch)
-        report["cache"] = _cached(shared, now)
-        held = report["cache"]["jwks"]
-        cached_fresh_or_stale = held is not None and held["stale_for"] > 0 and held["keys"] > 0
-
-    recorder = _Recorder()
-    scratch = LocMemCache(f"drf-oidc-jwks-check-{uuid.uuid4().hex}", {})
-    probe = JWKSClient(issuer, s, fetch=recorder, cache=scratch)
-    keyset: KeySet | None = None
-    try:
-        keyset = probe.refresh(None, wait=True)
-    except KeySourceError as exc:
-        where = recorder.calls[-1]["url"] if recorder.calls else issuer.jwks_url or issuer.discovery_url
-        reason = exc.reason
-        document = recorder.calls[-1].get("document") if recorder.calls else None
-        if reason == "discovery document names another issuer" and isinstance(document, Mapping):
-            reason += f": {str(document.get('issuer'))[:200]!r}, expected {issuer.issuer!r}"
-        report["fetch_error"] = f"{reason} ({where})"
-    finally:
-        scratch.clear()
+        report["cache"] = _cached(JWKSClient(issuer, s).snapshot(), time.time())  # reads only
+    keyset, recorder = _probe(issuer, s, report)
     report["requests"] = [{k: v for k, v in c.items() if k != "document"} for c in recorder.calls]
     if not issuer.jwks_url:
         discovered = [c for c in recorder.calls if c["url"] == issuer.discovery_url and "document" in c]
@@ -140,41 +169,26 @@ def check_issuer(issuer: IssuerSettings, s: Settings, cache_ok: bool) -> dict[st
             report["jwks_uri"] = doc.get("jwks_uri") if isinstance(doc, Mapping) else None
     else:
         report["jwks_uri"] = issuer.jwks_url
-
-    jwks_doc = recorder.calls[-1].get("document") if recorder.calls else None
-    skipped = []
-    raw_keys = jwks_doc.get("keys") if isinstance(jwks_doc, Mapping) else None
-    for index, jwk in enumerate(raw_keys if isinstance(raw_keys, list) else []):
-        try:
-            parse_key(jwk, s.min_rsa_key_size)
-        except ValueError as exc:
-            kid = jwk.get("kid") if isinstance(jwk, Mapping) else None
-            skipped.append({"index": index, "kid": kid, "reason": str(exc)})
-    report["skipped_keys"] = skipped
-
+    report["skipped_keys"] = _skipped_keys(recorder.calls[-1].get("document") if recorder.calls else None, s)
     if keyset is None:
-        if cached_fresh_or_stale:
-            report["warnings"].append(
-                "the identity provider cannot be reached now: " + report["fetch_error"] + "; "
-                "the cached keys keep serving tokens with known kids until they go stale"
-            )
-        else:
-            report["errors"].append(
-                "no keys: " + report["fetch_error"] + "; every token is answered 503 idp_unavailable"
-            )
-        report["status"] = "degraded" if cached_fresh_or_stale else "failing"
-        return report
+        _judge_without_keys(report, issuer, s, per_process)
+    else:
+        _judge_keys(report, keyset, issuer)
+    return report
 
+
+def _judge_keys(report: dict[str, Any], keyset: KeySet, issuer: IssuerSettings) -> None:
     report["keys"] = [describe_key(k, issuer.algorithms) for k in keyset.keys]
     report["fresh_for"] = round(keyset.fresh_until - keyset.fetched_at, 1)
-
     usable = {alg: [k.kid for k in keyset.keys if k.allows(alg)] for alg in issuer.algorithms}
+    report["verdict"] = "tokens signed with the keys above are verified"
     if not any(usable.values()):
         families = sorted({_FAMILY_HINT.get(k.kty, k.kty) if k.alg is None else k.alg for k in keyset.keys})
         report["errors"].append(
             f"no key of the JWKS can verify {', '.join(issuer.algorithms)}: every token is refused "
             f"(unsupported_algorithm); the JWKS holds keys for {', '.join(families)}: add that to ALGORITHMS"
         )
+        report["verdict"] = "every token is refused with 401 unsupported_algorithm"
     else:
         for alg, kids in usable.items():
             if not kids:
@@ -182,11 +196,47 @@ def check_issuer(issuer: IssuerSettings, s: Settings, cache_ok: bool) -> dict[st
     if len(keyset.keys) > 1 and any(k.kid is None for k in keyset.keys):
         report["warnings"].append("several keys and some without kid: tokens without kid are refused (unknown_key)")
     report["status"] = "failing" if report["errors"] else "ok"
-    return report
 
 
-def _refuse_fetch(url: str, *, timeout: float, max_bytes: int, allow_insecure_http: bool) -> FetchResult:
-    raise KeySourceError("the shared-cache reader never fetches")
+def _judge_without_keys(report: dict[str, Any], issuer: IssuerSettings, s: Settings, per_process: bool) -> None:
+    """Say what the server answers when no keys can be fetched now: it depends on why, and on the cache."""
+    error, held = report["fetch_error"], (report.get("cache") or {}).get("jwks")
+    report["status"] = "failing"
+    named = report.get("discovered_issuer")
+    no_discovery = report["fetch_reason"] == "HTTP 404" and report["fetch_failed_at"] == issuer.discovery_url
+    if named is not None or no_discovery:
+        # A wrong ISSUER: the tokens the IdP mints carry another iss, refused before any key is needed.
+        real = repr(named) if named is not None else "another issuer"
+        report["verdict"] = f"tokens issued by {real} are refused with 401 invalid_issuer"
+        fix = f"set ISSUER to exactly {named!r}" if named is not None else "compare ISSUER with a token's iss"
+        report["errors"].append(
+            f"ISSUER {issuer.issuer!r} does not lead to its issuer's keys ({error}): tokens issued by {real} "
+            f"are refused with 401 invalid_issuer, and tokens naming {issuer.issuer!r} are answered 503 "
+            f"idp_unavailable; {fix} (manage.py oidc_decode <token> shows a token's iss)"
+        )
+    elif held is not None and held["stale_for"] > 0 and held["keys"] > 0:
+        report["status"] = "degraded"
+        report["verdict"] = f"stale keys are served until {held['stale_until']}, then 503 idp_unavailable"
+        report["warnings"].append(
+            f"the identity provider cannot be reached now: {error}; the cached keys keep serving tokens with "
+            f"known kids {held['kids']} until {held['stale_until']} (in {held['stale_for']:.0f}s; fresh until "
+            f"{held['fresh_until']}), then every token is answered 503 idp_unavailable unless it is back"
+        )
+    elif per_process:
+        window = s.jwks_cache_ttl + s.jwks_max_stale
+        report["verdict"] = (
+            f"a server process that fetched keys less than {window:.0f}s ago serves them; one holding none "
+            "answers 503 idp_unavailable"
+        )
+        report["errors"].append(
+            f"no keys: {error}; every token is answered 503 idp_unavailable by a server process that holds no "
+            f"keys. The JWKS cache is a per-process LocMemCache, so this command cannot see the keys the server's "
+            f"processes hold: each keeps serving the keys it fetched for up to JWKS_CACHE_TTL + JWKS_MAX_STALE "
+            f"({window:.0f}s) after that fetch"
+        )
+    else:
+        report["verdict"] = "every token is answered 503 idp_unavailable"
+        report["errors"].append(f"no keys: {error}; every token is answered 503 idp_unavailable")
 
 
 def build_report() -> dict[str, Any]:
@@ -225,8 +275,9 @@ def build_report() -> dict[str, Any]:
     else:
         cache_report["error"] = "not in CACHES"
     report["cache"] = cache_report
+    per_process = str(cache_report.get("backend", "")).endswith("LocMemCache")
     for issuer in s.issuers:
-        report["issuers"].append(check_issuer(issuer, s, cache_ok))
+        report["issuers"].append(check_issuer(issuer, s, cache_ok, per_process))
     serious = [c for c in report["checks"] if c["level"] == "error"]
     report["ok"] = not serious and not report["errors"] and all(i["status"] != "failing" for i in report["issuers"])
     return report
@@ -237,6 +288,8 @@ def _seconds(value: float) -> str:
 
 
 class Command(BaseCommand):
+    # The report runs and prints this app's checks itself: Django's banner would print each twice.
+    requires_system_checks: list[str] = []
     help = (
         "Resolve discovery and the JWKS of every configured issuer now, show the keys, the cache and the "
         "system checks; exit 1 when tokens would be refused."
@@ -280,7 +333,9 @@ class Command(BaseCommand):
         for issuer in report["issuers"]:
             self.print_issuer(issuer)
         w("")
-        if report["ok"]:
+        if report["ok"] and any(i["status"] == "degraded" for i in report["issuers"]):
+            w(self.style.WARNING("DEGRADED: cached keys verify tokens while the IdP is unreachable (see verdicts)."))
+        elif report["ok"]:
             w(self.style.SUCCESS("OK: tokens of every configured issuer can be verified."))
         else:
             w(self.style.ERROR("FAILING: tokens would be refused (see the errors above)."))
@@ -328,4 +383,5 @@ class Command(BaseCommand):
             w(self.style.WARNING(f"  WARNING {warning}"))
         for error in i["errors"]:
             w(self.style.ERROR(f"  ERROR {error}"))
+        w(f"  verdict: {i['verdict']}")
         w(f"  status: {i['status']}")

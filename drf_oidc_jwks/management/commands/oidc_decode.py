@@ -140,8 +140,7 @@ def _context(code: str, iss: Any, s: Settings) -> str:
     if code == "unknown_key":
         from drf_oidc_jwks.jwks import get_client
 
-        memo = get_client(issuer)._memo
-        kids = [k.kid for k in memo.keys] if memo is not None else []
+        kids = get_client(issuer).known_kids()
         cooldown = s.jwks_refresh_cooldown
         return f"the JWKS of {issuer.issuer} holds kids {kids}; an unknown kid refetches at most every {cooldown:g}s"
     return ""
