@@ -84,6 +84,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {"DRF_OIDC_JWKS": oidc(RESOURCE="https://api.example.com")},
     ),
     ("E012", {"DRF_OIDC_JWKS": oidc(STAFF_ROLES=[1])}, {"DRF_OIDC_JWKS": oidc(STAFF_ROLES=["admin"])}),
+    ("E013", {"DRF_OIDC_JWKS": oidc(SYNC_USERS="no")}, {"DRF_OIDC_JWKS": oidc(SYNC_USERS=False)}),
+    ("E013", {"DRF_OIDC_JWKS": oidc(REQUIRED_SCOPES=5)}, {"DRF_OIDC_JWKS": oidc(REQUIRED_SCOPES=["docs:read"])}),
     (
         "E020",
         {"DRF_OIDC_JWKS": oidc(JWKS_CACHE_ALIAS="jwks")},
@@ -105,6 +107,11 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         },
     ),
     ("E023", {"DRF_OIDC_JWKS": oidc(OPENAPI_SCHEME="oidc")}, {"DRF_OIDC_JWKS": oidc(OPENAPI_SCHEME="bearer")}),
+    (
+        "E024",
+        {"DRF_OIDC_JWKS": oidc(USER_CACHE_ALIAS="nope")},
+        {"DRF_OIDC_JWKS": oidc(USER_CACHE_ALIAS="nope"), "CACHES": {**LOCMEM, "nope": LOCMEM["default"]}},
+    ),
     ("W001", {"DRF_OIDC_JWKS": oidc(AUDIENCE=None)}, {"DRF_OIDC_JWKS": GOOD}),
     ("W020", {"CACHES": LOCMEM, "DEBUG": False}, {"CACHES": LOCMEM, "DEBUG": True}),
     ("W020", {"CACHES": LOCMEM, "DEBUG": False}, {"CACHES": "filebased", "DEBUG": False}),
@@ -167,8 +174,8 @@ def test_every_check_id_has_a_triggering_case():
 def test_check_ids_are_stable():
     # Changing this list breaks users' SILENCED_SYSTEM_CHECKS: add ids, never renumber.
     assert list(CHECK_IDS) == [
-        "E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008", "E009", "E010", "E011", "E012",
-        "E020", "E021", "E022", "E023",
+        "E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008", "E009", "E010", "E011", "E012", "E013",
+        "E020", "E021", "E022", "E023", "E024",
         "W001", "W020", "W021", "W022",
     ]  # fmt: skip
     assert all(re.fullmatch(r"[EW]0\d\d", i) for i in CHECK_IDS)

@@ -111,9 +111,9 @@ def test_override_settings_is_picked_up_at_once(settings):
 
 
 def test_several_issuers_inherit_top_level_keys():
-    from drf_oidc_jwks.conf import _build
+    from drf_oidc_jwks.conf import build
 
-    s = _build(
+    s = build(
         {
             "AUDIENCE": "https://api.test",
             "ALGORITHMS": ["RS256", "EdDSA"],
