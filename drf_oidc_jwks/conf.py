@@ -36,7 +36,7 @@ from .settings_values import (
     PROVIDERS,
     SUPPORTED_ALGORITHMS,
     Context,
-    Invalid,
+    InvalidSettingError,
     Problem,
     closest,
     is_loopback_host,
@@ -111,7 +111,11 @@ def _shape(raw: Any) -> list[Problem]:
     """E001 for a missing or non-dict value, E002 for every unknown key (top level and ISSUERS entries)."""
     if raw is UNSET or raw is None:
         example = '{"ISSUER": "https://auth.example.com", "AUDIENCE": "https://api.example.com"}'
-        return [Problem("E001", f"The {SETTING_NAME} setting is missing.", f"Add {SETTING_NAME} = {example} to your settings.")]
+        return [
+            Problem(
+                "E001", f"The {SETTING_NAME} setting is missing.", f"Add {SETTING_NAME} = {example} to your settings."
+            )
+        ]
     if not isinstance(raw, Mapping):
         return [Problem("E001", f"{SETTING_NAME} must be a dict.", "Give it a dict of UPPER_CASE keys.")]
     problems = [
@@ -135,18 +139,26 @@ def _walk(
     caches = _caches()
     built: dict[str, Any] = {}
     problems: list[Problem] = []
-    prefix = f"{where}: " if where else ""
     for k in table:
         try:
             value = k.parse(raw.get(k.name, k.default), Context(k.name, k.default, parsed, caches))
-        except Invalid as exc:
-            problems.extend(Problem(p.id, prefix + p.msg, p.hint, p.error) for p in exc.problems)
+        except InvalidSettingError as exc:
+            problems.extend(_at(where, p) for p in exc.problems)
             continue
         parsed[k.name] = built[k.name] = value
         warning = k.warn(value) if k.warn else None
         if warning is not None:
-            problems.append(Problem(warning.id, prefix + warning.msg, warning.hint, warning.error))
+            problems.append(_at(where, warning))
     return built, problems
+
+
+def _at(where: str | None, p: Problem) -> Problem:
+    """Say which issuer a problem is about: "ISSUERS[1] has no ISSUER.", "DRF_OIDC_JWKS: ALGORITHMS ..."."""
+    if not where:
+        return p
+    # A message starting in lower case continues the sentence after the place ("has no AUDIENCE.").
+    joint = " " if p.msg[:1].islower() else ": "
+    return Problem(p.id, where + joint + p.msg, p.hint, p.error)
 
 
 def parse(raw: Any) -> tuple[list[Problem], Settings | None]:

@@ -65,6 +65,30 @@ class IssuerSettings:
         return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
 
 
+def long_leeway(value: Any) -> v.Problem | None:
+    """W021: a leeway over five minutes keeps expired tokens alive."""
+    if value <= 300:
+        return None
+    return v.Problem(
+        "W021",
+        f"LEEWAY is {value:g} seconds: expired tokens stay accepted that long.",
+        "Fix the clocks (NTP) instead; 30 to 60 seconds absorbs ordinary drift.",
+        error=False,
+    )
+
+
+def no_cooldown(value: Any) -> v.Problem | None:
+    """W022: without a cooldown every unknown kid is a request to the IdP."""
+    if value != 0:
+        return None
+    return v.Problem(
+        "W022",
+        "JWKS_REFRESH_COOLDOWN is 0: every token with an unknown kid makes a request to the identity provider.",
+        "Keep the default of 60 seconds: a rotated key is still picked up by its first token.",
+        error=False,
+    )
+
+
 _seconds, _positive = v.seconds(), v.seconds(positive=True)
 
 
@@ -73,13 +97,13 @@ class Settings:
     """The validated ``DRF_OIDC_JWKS`` setting: the deployment-wide keys, and the issuers."""
 
     issuers: tuple[IssuerSettings, ...] = key("ISSUERS", None, v.issuers)
-    leeway: float = key("LEEWAY", 30, _seconds, warn=v.long_leeway)
+    leeway: float = key("LEEWAY", 30, _seconds, warn=long_leeway)
     jwks_cache_alias: str = key("JWKS_CACHE_ALIAS", "default", v.cache_alias("E020"))
     jwks_cache_ttl: float = key("JWKS_CACHE_TTL", 300, _seconds)
     jwks_min_ttl: float = key("JWKS_MIN_TTL", 60, _seconds)
     jwks_max_ttl: float = key("JWKS_MAX_TTL", 86400, _seconds)
     jwks_max_stale: float = key("JWKS_MAX_STALE", 21600, _seconds)
-    jwks_refresh_cooldown: float = key("JWKS_REFRESH_COOLDOWN", 60, _seconds, warn=v.no_cooldown)
+    jwks_refresh_cooldown: float = key("JWKS_REFRESH_COOLDOWN", 60, _seconds, warn=no_cooldown)
     jwks_failure_backoff: float = key("JWKS_FAILURE_BACKOFF", 5, _seconds)
     jwks_max_bytes: int = key("JWKS_MAX_BYTES", 512 * 1024, v.count)
     http_timeout: float = key("HTTP_TIMEOUT", 5.0, _positive)

@@ -1,4 +1,4 @@
-"""What each ``DRF_OIDC_JWKS`` value may be: parsers that return the built value or raise :class:`Invalid`.
+"""What each ``DRF_OIDC_JWKS`` value may be: parsers returning the built value or raising InvalidSettingError.
 
 Dependency-free (the standard library and claim_paths only), so the settings stay a leaf of the package.
 A parser never coerces: a value builds to exactly what was given (a list becomes a tuple, one string a
@@ -30,10 +30,12 @@ PROTECTED_FIELDS = frozenset({"password", "is_active", "last_login", "date_joine
 
 #: Ten years: a longer TTL or timeout is a mistake, and huge numbers overflow socket and cache timeouts.
 MAX_SECONDS = 10 * 365 * 86400
+#: 2 GiB, two billion entries: a larger size limit is no limit, and overflows the reads it bounds.
+MAX_COUNT = 2**31 - 1
 
 _HMAC_OR_NONE = {"none", "HS256", "HS384", "HS512"}
 # Printable ASCII without quotes or backslashes: these values end up inside WWW-Authenticate quoted strings.
-_HEADER_SAFE = re.compile(r'[\x21\x23-\x5b\x5d-\x7e]*( [\x21\x23-\x5b\x5d-\x7e]+)*')
+_HEADER_SAFE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]*( [\x21\x23-\x5b\x5d-\x7e]+)*")
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class Problem:
     error: bool = True
 
 
-class Invalid(Exception):
+class InvalidSettingError(Exception):
     """Raised by a parser: the value is refused for these problems."""
 
     def __init__(self, *problems: Problem) -> None:
@@ -78,9 +80,9 @@ class Context:
 Parse = Callable[[Any, Context], Any]
 
 
-def fail(check_id: str, msg: str, hint: str) -> Invalid:
-    """An :class:`Invalid` holding one problem."""
-    return Invalid(Problem(check_id, msg, hint))
+def fail(check_id: str, msg: str, hint: str) -> InvalidSettingError:
+    """An :class:`InvalidSettingError` holding one problem."""
+    return InvalidSettingError(Problem(check_id, msg, hint))
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -137,17 +139,25 @@ def seconds(*, positive: bool = False) -> Parse:
 
 
 def count(value: Any, ctx: Context) -> int:
-    """A whole number ``>= 0`` (bytes, bits, entries): a fraction or infinity is refused, never truncated."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    """A whole number from 0 to :data:`MAX_COUNT` (bytes, bits, entries): a fraction is refused, never truncated."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT:
         return value
-    raise fail("E010", f"{ctx.name} must be a whole number >= 0, not {value!r}.", f"Remove it for the default, {ctx.default!r}.")
+    raise fail(
+        "E010",
+        f"{ctx.name} must be a whole number from 0 to {MAX_COUNT}, not {value!r}.",
+        f"Remove it for the default, {ctx.default!r}.",
+    )
 
 
 def flag(value: Any, ctx: Context) -> bool:
     """Exactly True or False: ``"no"`` or ``0`` is refused rather than read as a boolean."""
     if isinstance(value, bool):
         return value
-    raise fail("E013", f"{ctx.name} must be True or False, not {value!r}.", f"Write True or False; the default is {ctx.default!r}.")
+    raise fail(
+        "E013",
+        f"{ctx.name} must be True or False, not {value!r}.",
+        f"Write True or False; the default is {ctx.default!r}.",
+    )
 
 
 def header_text(value: Any, ctx: Context) -> str:
@@ -195,7 +205,7 @@ def names(check_id: str = "E013", *, as_set: bool = False) -> Parse:
         raise fail(
             check_id,
             f"{ctx.name} must be a list of non-empty strings, not {value!r}.",
-            f"e.g. {list(ctx.default) or ['admin']!r}.",
+            f"e.g. {list(ctx.default or ()) or ['admin']!r}.",
         )
 
     return parse
@@ -238,7 +248,7 @@ def issuer(value: Any, ctx: Context) -> str:
     if value is REQUIRED or not isinstance(value, str) or not value:
         raise fail(
             "E004",
-            "ISSUER is missing.",
+            "has no ISSUER.",
             'Set "ISSUER" to the exact "iss" value your identity provider puts in its tokens.',
         )
     return str(url("E005")(value, ctx))
@@ -249,7 +259,7 @@ def audience(value: Any, ctx: Context) -> tuple[str, ...] | None:
     if value is REQUIRED:
         raise fail(
             "E006",
-            "AUDIENCE is missing.",
+            "has no AUDIENCE.",
             'Set "AUDIENCE" to the "aud" value your API\'s tokens carry (a string or a list), '
             'or "AUDIENCE": None to accept tokens of this issuer for any audience.',
         )
@@ -301,8 +311,12 @@ def algorithms(value: Any, ctx: Context) -> tuple[str, ...]:
             hint = "Supported: " + ", ".join(sorted(SUPPORTED_ALGORITHMS)) + "."
             problems.append(Problem("E007", f"ALGORITHMS holds unsupported {alg!r}.", hint))
     if problems:
-        raise Invalid(*problems)
+        raise InvalidSettingError(*problems)
     return tuple(value)
+
+
+def _segments(path: Any) -> bool:
+    return isinstance(path, (list, tuple)) and bool(path) and all(isinstance(s, str) for s in path)
 
 
 def _path_problem(path: Any) -> str | None:
@@ -313,7 +327,10 @@ def _path_problem(path: Any) -> str | None:
         # Segments of one path, or several paths (strings or segment lists): see claim_paths.normalise_path.
         if all(isinstance(p, str) for p in path):
             return None
-        if all(isinstance(p, str) or (isinstance(p, (list, tuple)) and p and all(isinstance(s, str) for s in p)) for p in path):
+        if all(
+            isinstance(p, str) or (isinstance(p, (list, tuple)) and p and all(isinstance(s, str) for s in p))
+            for p in path
+        ):
             return None
     return f"a claim path is a string or a non-empty list of strings (or of such lists), not {path!r}"
 
@@ -331,7 +348,7 @@ def claims(value: Any, ctx: Context) -> dict[str, Any]:
             hint = "Keys: " + ", ".join(CLAIM_ATTRIBUTES) + "." + closest(key, CLAIM_ATTRIBUTES)
             problems.append(Problem("E009", f"CLAIMS has an unknown key {key!r}.", hint))
     if problems:
-        raise Invalid(*problems)
+        raise InvalidSettingError(*problems)
     provider = ctx.parsed.get("PROVIDER", "generic")
     return resolve_claim_paths(provider if provider in PROVIDERS else "generic", value)
 
@@ -349,7 +366,7 @@ def user_fields(value: Any, ctx: Context) -> dict[str, Any]:
         if reason:
             problems.append(Problem("E012", f"USER_FIELDS[{name!r}]: {reason}.", "See docs/users.md."))
     if problems:
-        raise Invalid(*problems)
+        raise InvalidSettingError(*problems)
     return dict(value)
 
 
@@ -369,29 +386,5 @@ def issuers(value: Any, ctx: Context) -> Any:
         if not isinstance(entry, Mapping)
     ]
     if problems:
-        raise Invalid(*problems)
+        raise InvalidSettingError(*problems)
     return tuple(value)
-
-
-def long_leeway(value: Any) -> Problem | None:
-    """W021: a leeway over five minutes keeps expired tokens alive."""
-    if value <= 300:
-        return None
-    return Problem(
-        "W021",
-        f"LEEWAY is {value:g} seconds: expired tokens stay accepted that long.",
-        "Fix the clocks (NTP) instead; 30 to 60 seconds absorbs ordinary drift.",
-        error=False,
-    )
-
-
-def no_cooldown(value: Any) -> Problem | None:
-    """W022: without a cooldown every unknown kid is a request to the IdP."""
-    if value != 0:
-        return None
-    return Problem(
-        "W022",
-        "JWKS_REFRESH_COOLDOWN is 0: every token with an unknown kid makes a request to the identity provider.",
-        "Keep the default of 60 seconds: a rotated key is still picked up by its first token.",
-        error=False,
-    )
