@@ -299,7 +299,7 @@ def algorithms(value: Any, ctx: Context) -> tuple[str, ...]:
         )
     problems = []
     for alg in value:
-        if alg in _HMAC_OR_NONE or (isinstance(alg, str) and alg.lower() == "none"):
+        if isinstance(alg, str) and (alg in _HMAC_OR_NONE or alg.lower() == "none"):
             problems.append(
                 Problem(
                     "E007",
@@ -307,7 +307,7 @@ def algorithms(value: Any, ctx: Context) -> tuple[str, ...]:
                     "Remove it: 'none' is unsigned, and HMAC would turn a public key into a shared secret.",
                 )
             )
-        elif alg not in SUPPORTED_ALGORITHMS:
+        elif not isinstance(alg, str) or alg not in SUPPORTED_ALGORITHMS:
             hint = "Supported: " + ", ".join(sorted(SUPPORTED_ALGORITHMS)) + "."
             problems.append(Problem("E007", f"ALGORITHMS holds unsupported {alg!r}.", hint))
     if problems:
