@@ -169,12 +169,14 @@ def parse(raw: Any) -> tuple[list[Problem], Settings | None]:
     top, found = _walk(GLOBAL_TABLE, raw, {}, None)
     problems += found
     issuers: list[IssuerSettings] = []
+    seen: set[str] = set()
     for where, entry in issuer_entries(raw) if "ISSUERS" in top else ():
         values, found = _walk(ISSUER_TABLE, entry, dict(top), where)
         problems += found
-        if values.get("ISSUER") in {i.issuer for i in issuers}:
+        if values.get("ISSUER") in seen:
             msg = f"{where}: issuer {values['ISSUER']!r} is configured twice."
             problems.append(Problem("E003", msg, "Keep one entry per issuer."))
+        seen.add(values.get("ISSUER", ""))
         if all(k.name in values for k in ISSUER_TABLE):
             issuers.append(IssuerSettings(**{k.attr: values[k.name] for k in ISSUER_TABLE}))
     if any(p.error for p in problems):
