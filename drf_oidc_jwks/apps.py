@@ -13,9 +13,10 @@ class DrfOidcJwksConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import setting_changed
 
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import checks
         from .conf import reload_settings
 
+        checks.register()
         setting_changed.connect(reload_settings, dispatch_uid="drf_oidc_jwks.reload_settings")
         if importlib.util.find_spec("drf_spectacular") is not None:
             from . import openapi  # noqa: F401  (registers the drf-spectacular security scheme)

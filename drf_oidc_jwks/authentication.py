@@ -12,6 +12,7 @@ from typing import Any
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
+from .checks import require_app
 from .claims import Claims
 from .conf import get_settings
 from .exceptions import (
@@ -24,6 +25,9 @@ from .exceptions import (
     TokenError,
 )
 from .tokens import safe, unverified_ids, verify_token
+
+# A project that forgot "drf_oidc_jwks" in INSTALLED_APPS hears it when DRF loads this class, not as a 500.
+require_app()
 
 logger = logging.getLogger("drf_oidc_jwks")
 

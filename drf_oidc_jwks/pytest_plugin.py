@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from .conf import first_issuer
 from .testing import TestIssuer
 
 __all__ = ["oidc_overrides", "oidc_issuer", "oidc_served_issuer", "oidc_token", "oidc_client"]
@@ -33,16 +34,10 @@ DEFAULT_AUDIENCE = "https://api.test"
 def _new_issuer(overrides: dict[str, Any]) -> TestIssuer:
     from django.conf import settings
 
-    raw = getattr(settings, "DRF_OIDC_JWKS", None)
-    raw = raw if isinstance(raw, dict) else {}
-    entries = raw.get("ISSUERS")
-    first = entries[0] if isinstance(entries, (list, tuple)) and entries and isinstance(entries[0], dict) else {}
-    algorithms = overrides.get("ALGORITHMS") or first.get("ALGORITHMS") or raw.get("ALGORITHMS") or ["RS256"]
+    first = first_issuer(getattr(settings, "DRF_OIDC_JWKS", None))
+    algorithms = overrides.get("ALGORITHMS") or first.get("ALGORITHMS") or ["RS256"]
     algorithm = algorithms if isinstance(algorithms, str) else algorithms[0]
-    if "AUDIENCE" in overrides:
-        audience = overrides["AUDIENCE"]
-    else:
-        audience = first.get("AUDIENCE", raw.get("AUDIENCE", DEFAULT_AUDIENCE))
+    audience = overrides["AUDIENCE"] if "AUDIENCE" in overrides else first.get("AUDIENCE", DEFAULT_AUDIENCE)
     if audience is not None and not isinstance(audience, str):
         audience = list(audience)[0]
     return TestIssuer(algorithm=algorithm, audience=audience)

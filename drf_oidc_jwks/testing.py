@@ -286,15 +286,12 @@ def project_settings(issuer_settings: Mapping[str, Any], **overrides: Any) -> di
     """
     from django.conf import settings as django_settings
 
-    from .conf import GLOBAL_KEYS, ISSUER_KEYS
+    from .conf import GLOBAL_KEYS, first_issuer
 
     raw = getattr(django_settings, "DRF_OIDC_JWKS", None)
     raw = dict(raw) if isinstance(raw, Mapping) else {}
     base = {k: v for k, v in raw.items() if k in GLOBAL_KEYS and k != "ISSUERS"}
-    per_issuer = {k: v for k, v in raw.items() if k in ISSUER_KEYS}
-    entries = raw.get("ISSUERS")
-    if isinstance(entries, (list, tuple)) and entries and isinstance(entries[0], Mapping):
-        per_issuer.update(entries[0])
+    per_issuer = first_issuer(raw)
     for key in ("ISSUER", "JWKS_URL", "ALGORITHMS"):
         per_issuer.pop(key, None)
     value = {**base, **issuer_settings, **per_issuer}

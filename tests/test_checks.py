@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +87,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {"DRF_OIDC_JWKS": oidc(RESOURCE="https://api.example.com")},
     ),
     ("E012", {"DRF_OIDC_JWKS": oidc(STAFF_ROLES=[1])}, {"DRF_OIDC_JWKS": oidc(STAFF_ROLES=["admin"])}),
+    ("E013", {"DRF_OIDC_JWKS": oidc(SYNC_USERS="no")}, {"DRF_OIDC_JWKS": oidc(SYNC_USERS=False)}),
+    ("E013", {"DRF_OIDC_JWKS": oidc(REQUIRED_SCOPES=5)}, {"DRF_OIDC_JWKS": oidc(REQUIRED_SCOPES=["docs:read"])}),
     (
         "E020",
         {"DRF_OIDC_JWKS": oidc(JWKS_CACHE_ALIAS="jwks")},
@@ -105,6 +110,11 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         },
     ),
     ("E023", {"DRF_OIDC_JWKS": oidc(OPENAPI_SCHEME="oidc")}, {"DRF_OIDC_JWKS": oidc(OPENAPI_SCHEME="bearer")}),
+    (
+        "E024",
+        {"DRF_OIDC_JWKS": oidc(USER_CACHE_ALIAS="nope")},
+        {"DRF_OIDC_JWKS": oidc(USER_CACHE_ALIAS="nope"), "CACHES": {**LOCMEM, "nope": LOCMEM["default"]}},
+    ),
     ("W001", {"DRF_OIDC_JWKS": oidc(AUDIENCE=None)}, {"DRF_OIDC_JWKS": GOOD}),
     ("W020", {"CACHES": LOCMEM, "DEBUG": False}, {"CACHES": LOCMEM, "DEBUG": True}),
     ("W020", {"CACHES": LOCMEM, "DEBUG": False}, {"CACHES": "filebased", "DEBUG": False}),
@@ -167,8 +177,8 @@ def test_every_check_id_has_a_triggering_case():
 def test_check_ids_are_stable():
     # Changing this list breaks users' SILENCED_SYSTEM_CHECKS: add ids, never renumber.
     assert list(CHECK_IDS) == [
-        "E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008", "E009", "E010", "E011", "E012",
-        "E020", "E021", "E022", "E023",
+        "E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008", "E009", "E010", "E011", "E012", "E013",
+        "E020", "E021", "E022", "E023", "E024",
         "W001", "W020", "W021", "W022",
     ]  # fmt: skip
     assert all(re.fullmatch(r"[EW]0\d\d", i) for i in CHECK_IDS)
@@ -217,3 +227,97 @@ def test_first_use_works_again_once_the_app_is_back(settings, tmp_path):
         get_settings()
     settings.INSTALLED_APPS = [*APPS_WITHOUT, "drf_oidc_jwks"]
     assert get_settings().issuers[0].issuer == GOOD["ISSUER"]
+
+
+# -- a project that forgot the app: E022 before the first request ------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT_WITHOUT_APP = """
+SECRET_KEY = "not-secret"
+DEBUG = True
+INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes", "rest_framework", *EXTRA_APPS]
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+ROOT_URLCONF = "noapp_urls"
+REST_FRAMEWORK = {"DEFAULT_AUTHENTICATION_CLASSES": ["drf_oidc_jwks.authentication.JWKSAuthentication"]}
+DRF_OIDC_JWKS = {"ISSUER": "https://auth.example.com", "AUDIENCE": "https://api.example.com"}
+"""
+URLS = """
+from django.urls import path
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+
+class Me(APIView):
+    def get(self, request):
+        return Response({"user": str(request.user)})
+
+
+urlpatterns = [path("me", Me.as_view())]
+"""
+# An app whose ready() imports the authentication class while apps are still loading.
+EARLY_APP = """
+from django.apps import AppConfig
+
+
+class EarlyConfig(AppConfig):
+    name = "noapp_early"
+
+    def ready(self):
+        import drf_oidc_jwks.authentication  # noqa: F401
+"""
+
+
+def manage_check(tmp_path: Path, extra_apps: list[str]) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "noapp_settings.py").write_text(f"EXTRA_APPS = {extra_apps!r}\n" + PROJECT_WITHOUT_APP)
+    (tmp_path / "noapp_urls.py").write_text(URLS)
+    (tmp_path / "noapp_early").mkdir()
+    (tmp_path / "noapp_early" / "__init__.py").write_text("")
+    (tmp_path / "noapp_early" / "apps.py").write_text(EARLY_APP)
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "DJANGO_SETTINGS_MODULE": "noapp_settings"}
+    command = [sys.executable, "-m", "django", "check"]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+
+
+def test_manage_py_check_without_the_app_fails_with_e022_and_the_fix(tmp_path):
+    result = manage_check(tmp_path, [])
+    assert result.returncode != 0
+    assert "drf_oidc_jwks.E022" in result.stderr
+    assert 'Add "drf_oidc_jwks" to INSTALLED_APPS' in result.stderr
+
+
+def test_without_the_app_an_early_import_registers_e022_for_manage_py_check(tmp_path):
+    result = manage_check(tmp_path, ["noapp_early"])
+    assert result.returncode != 0
+    assert "SystemCheckError" in result.stderr
+    assert "(drf_oidc_jwks.E022)" in result.stderr
+    assert 'HINT: Add "drf_oidc_jwks" to INSTALLED_APPS' in result.stderr
+
+
+def test_with_the_app_the_same_project_passes_manage_py_check(tmp_path):
+    result = manage_check(tmp_path, ["drf_oidc_jwks"])
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_the_checks_are_registered_with_the_security_tag(settings, tmp_path):
+    apply(settings, tmp_path, {"DRF_OIDC_JWKS": oidc(ALGORITHMS=["HS256"])})
+    assert "drf_oidc_jwks.E007" in [m.id for m in run_checks(tags=["security"])]
+    apply(settings, tmp_path, {"CACHES": DUMMY})
+    assert "drf_oidc_jwks.E021" in [m.id for m in run_checks(tags=["caches"])]
+    assert "drf_oidc_jwks.E021" not in [m.id for m in run_checks(tags=["security"])]
+
+
+@pytest.mark.parametrize(
+    ("changes", "check_id"),
+    [
+        ({"OPENAPI_SCHEME": "oauth2"}, "E023"),
+        ({"SYNC_USERS": "no"}, "E013"),
+        ({"USER_CACHE_ALIAS": "nope"}, "E024"),
+        ({"JWKS_CACHE_ALIAS": None}, "E020"),
+    ],
+)
+def test_first_use_refuses_what_the_system_checks_report(settings, tmp_path, changes, check_id):
+    apply(settings, tmp_path, {"DRF_OIDC_JWKS": oidc(**changes)})
+    assert [m.id for m in our_messages() if m.is_serious()] == [f"drf_oidc_jwks.{check_id}"]
+    with pytest.raises(ImproperlyConfigured, match=rf"drf_oidc_jwks\.{check_id}: "):
+        get_settings()

@@ -609,7 +609,12 @@ def test_a_token_without_sub_cannot_be_mapped_to_a_user(oidc_settings, issuer, a
     assert response.json()["code"] == "missing_claim"
 
 
+# A configured cache whose server refuses every connection (an alias naming no cache is a configuration error).
+UNREACHABLE_CACHE = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+
+
 def test_a_broken_user_state_cache_falls_back_to_the_database(settings, oidc_settings, issuer, api, profile):
+    settings.CACHES = {**settings.CACHES, "no-such-cache": UNREACHABLE_CACHE}
     oidc_settings(USER_CACHE_ALIAS="no-such-cache", USER_LOCAL_CACHE_TTL=0)
     token = profile()
     assert bearer(api, token).status_code == 200
@@ -619,6 +624,7 @@ def test_a_broken_user_state_cache_falls_back_to_the_database(settings, oidc_set
 
 
 def test_a_broken_user_state_cache_degrades_to_the_process_copy(settings, oidc_settings, issuer, api, profile):
+    settings.CACHES = {**settings.CACHES, "no-such-cache": UNREACHABLE_CACHE}
     oidc_settings(USER_CACHE_ALIAS="no-such-cache")
     token = profile()
     assert bearer(api, token).status_code == 200

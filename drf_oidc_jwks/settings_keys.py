@@ -1,0 +1,185 @@
+"""The table of ``DRF_OIDC_JWKS`` keys: one typed field per key, declared with :func:`key`.
+
+Validation, construction and the docs test all walk this one table (:data:`GLOBAL_TABLE`,
+:data:`ISSUER_TABLE`), so whatever passes validation is exactly what gets built. Adding a key is one
+field here (name, default, parser, optional warning) and one row in docs/settings.md.
+Dependency-free: the standard library, settings_values and claim_paths only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from . import settings_values as v
+from .claim_paths import ClaimPath
+
+_KEY = "drf_oidc_jwks.key"
+
+
+@dataclass(frozen=True)
+class Key:
+    """One settings key: its name, default, parser and optional warning, and where it lives."""
+
+    name: str
+    default: Any
+    parse: v.Parse
+    warn: Callable[[Any], v.Problem | None] | None = None
+    #: False for keys an ISSUERS entry never takes from the top level (each entry names its own).
+    inherited: bool = True
+    scope: str = ""  # "global" or "issuer", filled in from the class holding the field
+    attr: str = ""  # the attribute of Settings / IssuerSettings it builds
+    doc: str = ""  # the docs page and anchor of its row
+
+
+def key(
+    name: str,
+    default: Any,
+    parse: v.Parse,
+    *,
+    warn: Callable[[Any], v.Problem | None] | None = None,
+    inherited: bool = True,
+) -> Any:
+    """Declare the settings key ``name`` as the field it builds (the default applies when the key is absent)."""
+    return field(metadata={_KEY: Key(name, default, parse, warn, inherited)})
+
+
+@dataclass(frozen=True)
+class IssuerSettings:
+    """Everything needed to verify tokens of one issuer: the per-issuer keys."""
+
+    issuer: str = key("ISSUER", v.REQUIRED, v.issuer, inherited=False)
+    jwks_url: str | None = key("JWKS_URL", None, v.optional(v.url("E005")), inherited=False)
+    audience: tuple[str, ...] | None = key("AUDIENCE", v.REQUIRED, v.audience, warn=v.audience_warning)
+    algorithms: tuple[str, ...] = key("ALGORITHMS", ("RS256",), v.algorithms)
+    provider: str = key("PROVIDER", "generic", v.choice("E008", v.PROVIDERS))
+    claims: Mapping[str, ClaimPath] = key("CLAIMS", {}, v.claims)
+    required_claims: tuple[str, ...] = key("REQUIRED_CLAIMS", ("exp", "sub"), v.names())
+    allowed_types: tuple[str, ...] | None = key("ALLOWED_TYPES", None, v.optional(v.names()))
+    userinfo: bool = key("USERINFO", False, v.flag)
+    userinfo_url: str | None = key("USERINFO_URL", None, v.optional(v.url("E005")))
+
+    @property
+    def discovery_url(self) -> str:
+        return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+
+def long_leeway(value: Any) -> v.Problem | None:
+    """W021: a leeway over five minutes keeps expired tokens alive."""
+    if value <= 300:
+        return None
+    return v.Problem(
+        "W021",
+        f"LEEWAY is {value:g} seconds: expired tokens stay accepted that long.",
+        "Fix the clocks (NTP) instead; 30 to 60 seconds absorbs ordinary drift.",
+        error=False,
+    )
+
+
+def no_cooldown(value: Any) -> v.Problem | None:
+    """W022: without a cooldown every unknown kid is a request to the IdP."""
+    if value != 0:
+        return None
+    return v.Problem(
+        "W022",
+        "JWKS_REFRESH_COOLDOWN is 0: every token with an unknown kid makes a request to the identity provider.",
+        "Keep the default of 60 seconds: a rotated key is still picked up by its first token.",
+        error=False,
+    )
+
+
+_seconds, _positive = v.seconds(), v.seconds(positive=True)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated ``DRF_OIDC_JWKS`` setting: the deployment-wide keys, and the issuers."""
+
+    issuers: tuple[IssuerSettings, ...] = key("ISSUERS", None, v.issuers)
+    leeway: float = key("LEEWAY", 30, _seconds, warn=long_leeway)
+    jwks_cache_alias: str = key("JWKS_CACHE_ALIAS", "default", v.cache_alias("E020"))
+    jwks_cache_ttl: float = key("JWKS_CACHE_TTL", 300, _seconds)
+    jwks_min_ttl: float = key("JWKS_MIN_TTL", 60, _seconds)
+    jwks_max_ttl: float = key("JWKS_MAX_TTL", 86400, _seconds)
+    jwks_max_stale: float = key("JWKS_MAX_STALE", 21600, _seconds)
+    jwks_refresh_cooldown: float = key("JWKS_REFRESH_COOLDOWN", 60, _seconds, warn=no_cooldown)
+    jwks_failure_backoff: float = key("JWKS_FAILURE_BACKOFF", 5, _seconds)
+    jwks_max_bytes: int = key("JWKS_MAX_BYTES", 512 * 1024, v.count)
+    http_timeout: float = key("HTTP_TIMEOUT", 5.0, _positive)
+    allow_insecure_http: bool = key("ALLOW_INSECURE_HTTP", False, v.flag)
+    max_token_bytes: int = key("MAX_TOKEN_BYTES", 16 * 1024, v.count)
+    min_rsa_key_size: int = key("MIN_RSA_KEY_SIZE", 2048, v.count)
+    token_cache_ttl: float = key("TOKEN_CACHE_TTL", 60, _seconds)
+    token_cache_size: int = key("TOKEN_CACHE_SIZE", 10000, v.count)
+    sync_users: bool = key("SYNC_USERS", True, v.flag)
+    realm: str = key("REALM", "api", v.header_text)
+    resource: str | None = key("RESOURCE", None, v.optional(v.url("E011")))
+    resource_documentation: str | None = key("RESOURCE_DOCUMENTATION", None, v.optional(v.header_text))
+    required_scopes: tuple[str, ...] = key("REQUIRED_SCOPES", (), v.names())
+    #: The drf-spectacular security scheme: "openIdConnect" (discovery URL) or "bearer" (a pasted JWT).
+    openapi_scheme: str = key("OPENAPI_SCHEME", "openIdConnect", v.choice("E023", v.OPENAPI_SCHEMES))
+    # User sync (docs/users.md)
+    user_fields: Mapping[str, Any] = key(
+        "USER_FIELDS", {"email": "email", "first_name": "given_name", "last_name": "family_name"}, v.user_fields
+    )
+    link_by_verified_email: bool = key("LINK_BY_VERIFIED_EMAIL", False, v.flag)
+    staff_roles: frozenset[str] = key("STAFF_ROLES", (), v.names("E012", as_set=True))
+    superuser_roles: frozenset[str] = key("SUPERUSER_ROLES", (), v.names("E012", as_set=True))
+    sync_groups: bool = key("SYNC_GROUPS", False, v.flag)
+    user_cache_ttl: float = key("USER_CACHE_TTL", 60, _seconds)
+    userinfo_cache_ttl: float = key("USERINFO_CACHE_TTL", 300, _seconds)
+    user_local_cache_ttl: float = key("USER_LOCAL_CACHE_TTL", 5, _seconds)
+    user_cache_alias: str = key("USER_CACHE_ALIAS", "default", v.cache_alias("E024"))
+    by_issuer: Mapping[str, IssuerSettings] = field(repr=False, default_factory=dict)
+
+    def issuer_for(self, iss: Any) -> IssuerSettings | None:
+        """Return the configured issuer whose ``ISSUER`` equals ``iss`` exactly."""
+        if not isinstance(iss, str):
+            return None
+        return self.by_issuer.get(iss)
+
+
+def _table(cls: type, scope: str, doc: str) -> tuple[Key, ...]:
+    return tuple(
+        replace(f.metadata[_KEY], scope=scope, attr=f.name, doc=doc) for f in fields(cls) if _KEY in f.metadata
+    )
+
+
+#: The deployment-wide keys, in the order they are parsed (a parser may read keys parsed before it).
+GLOBAL_TABLE = _table(Settings, "global", "settings.md#deployment-wide-keys")
+#: The keys valid at the top level and in each ``ISSUERS`` entry, parsed after the deployment-wide ones.
+ISSUER_TABLE = _table(IssuerSettings, "issuer", "settings.md#per-issuer-keys")
+TABLE = GLOBAL_TABLE + ISSUER_TABLE
+
+#: Key name -> default (``REQUIRED`` for a key without one).
+ISSUER_KEYS: dict[str, Any] = {k.name: k.default for k in ISSUER_TABLE}
+GLOBAL_KEYS: dict[str, Any] = {k.name: k.default for k in GLOBAL_TABLE}
+ALL_KEYS: dict[str, Any] = {**ISSUER_KEYS, **GLOBAL_KEYS}
+
+
+def merge_issuer_keys(top: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
+    """One ``ISSUERS`` entry with the per-issuer keys it inherits from the top level (the entry wins)."""
+    merged = {k.name: top[k.name] for k in ISSUER_TABLE if k.inherited and k.name in top}
+    merged.update(entry)
+    return merged
+
+
+def issuer_entries(raw: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """Each issuer's keys with where they were written: the ``ISSUERS`` entries merged, or the top level."""
+    entries = raw.get("ISSUERS")
+    if entries is None:
+        return [("DRF_OIDC_JWKS", raw)]
+    if not isinstance(entries, (list, tuple)):
+        return []
+    return [(f"ISSUERS[{i}]", merge_issuer_keys(raw, e)) for i, e in enumerate(entries) if isinstance(e, Mapping)]
+
+
+def first_issuer(raw: Any) -> dict[str, Any]:
+    """The per-issuer keys of the first issuer of a ``DRF_OIDC_JWKS`` value (tolerant of a broken one)."""
+    if not isinstance(raw, Mapping):
+        return {}
+    entries = raw.get("ISSUERS")
+    first = entries[0] if isinstance(entries, (list, tuple)) and entries else None
+    merged = merge_issuer_keys(raw, first) if isinstance(first, Mapping) else dict(raw)
+    return {name: value for name, value in merged.items() if name in ISSUER_KEYS}
