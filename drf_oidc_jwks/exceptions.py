@@ -96,6 +96,16 @@ class UserInactive(TokenError):
     description = "The user account is inactive."
 
 
+class TokenInactive(TokenError):
+    code = "token_inactive"
+    description = "The token is not active."
+
+
+class TokenRevoked(TokenError):
+    code = "token_revoked"
+    description = "The token has been revoked."
+
+
 class KeySourceError(Exception):
     """No usable keys could be had from the identity provider (503 ``idp_unavailable``)."""
 

@@ -40,6 +40,8 @@ _LIKELY: dict[str, str] = {
     "invalid_token_type": "typ is not in ALLOWED_TYPES: an ID token sent where an access token belongs",
     "sender_constrained": "a DPoP or mTLS-bound token (cnf claim) sent as a plain bearer token",
     "user_inactive": "the Django user this identity maps to has is_active=False",
+    "token_inactive": "the IdP's introspection endpoint answered active: false (revoked, expired or unknown there)",
+    "token_revoked": "a logout or oidc_revoke covered this token's sub, sid or jti after it was issued",
     "idp_unavailable": "no keys: the JWKS cannot be fetched and none is cached (run manage.py oidc_check)",
     "insufficient_scope": "REQUIRED_SCOPES names a scope the token lacks",
 }
