@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/bench/unauthenticated-me", bench_views.UnauthenticatedMeView.as_view(), name="bench-baseline"),
     path("api/", include("testproject.api.authz_urls")),
     path("", include("drf_oidc_jwks.urls")),
+    path("", include("testproject.api.revocation_urls")),
 ]
 
 if settings.DEV_ISSUER_ENABLED:
