@@ -333,7 +333,7 @@ class DjangoServer:
 
 
 def start_django(env: dict[str, str], workdir: Path, port: int | None = None) -> DjangoServer:
-    """Migrate a fresh SQLite database in ``workdir`` and serve the testproject on a loopback port (default: a free one)."""
+    """Migrate a fresh SQLite database in ``workdir`` and serve the testproject on ``port`` (default: a free one)."""
     full_env = {
         **os.environ,
         "VAR_DIR": str(workdir),
