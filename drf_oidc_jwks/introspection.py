@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 from django.core.cache import BaseCache
@@ -135,6 +135,13 @@ def token_digest(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+T = TypeVar("T")
+
+
+def _payload(answer: Mapping[str, Any]) -> Mapping[str, Any]:
+    return answer
+
+
 class Poster(Protocol):
     def __call__(
         self,
@@ -203,13 +210,16 @@ class Introspector:
         http_timeout: float,
         allow_insecure_http: bool,
         max_bytes: int = MAX_ANSWER_BYTES,
+        memo_size: int = 10000,
         discover: Callable[[], Mapping[str, Any]] | None = None,
         post: Poster = http_post,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.issuer, self.config, self.cache = issuer, config, cache
         self.leeway, self.http_timeout, self.allow_insecure_http = leeway, http_timeout, allow_insecure_http
-        self.max_bytes, self.post, self.clock = max_bytes, post, clock
+        self.max_bytes, self.post, self.clock, self.memo_size = max_bytes, post, clock, memo_size
+        self._memo: dict[str, tuple[Any, Any, float]] = {}
+        self._memo_lock = threading.Lock()
         self._discover = discover
         self._endpoint = config.url
         issuer_id = hashlib.sha256(issuer.issuer.encode()).hexdigest()[:24]
@@ -236,15 +246,36 @@ class Introspector:
 
     def introspect(self, raw: str) -> Mapping[str, Any]:
         """Return the checked active answer for ``raw``; raise TokenError (401) or KeySourceError (503)."""
+        return self.introspect_as(raw, _payload)
+
+    def introspect_as(self, raw: str, build: Callable[[Mapping[str, Any]], T]) -> T:
+        """Like :meth:`introspect`, returning ``build(answer)``, memoised in-process with the answer (e.g. Claims)."""
         now = self.clock()
-        key = self.prefix + token_digest(raw)
-        answer = self._cached(key, now)
+        digest = token_digest(raw)
+        memo = self._memo.get(digest)
+        if memo is not None and memo[0] is build and now < memo[2]:
+            value: T = memo[1]
+            return value
+        key = self.prefix + digest
+        answer, until = self._cached(key, now)
         if answer is None:
             answer = self._fetch(raw)
-            self._store(key, answer, now)
+            until = self._store(key, answer, now)
         if answer.get("active") is not True:
             raise TokenInactive("the introspection endpoint answered active: false")
-        return self.check(answer, now)
+        built = build(self.check(answer, now))
+        if until is not None and self.memo_size > 0:
+            self._remember(digest, (build, built, until))
+        return built
+
+    def _remember(self, digest: str, entry: tuple[Any, Any, float]) -> None:
+        # Checked answers kept in-process no longer than in the shared cache (until <= exp, <= CACHE_TTL):
+        # a hit then costs one dict lookup, and no answer outlives the bound the shared cache keeps.
+        with self._memo_lock:
+            memo = self._memo
+            while len(memo) >= self.memo_size:
+                memo.pop(next(iter(memo)), None)
+            memo[digest] = entry
 
     def check(self, answer: Mapping[str, Any], now: float) -> Mapping[str, Any]:
         """Hold an active answer to a JWT's rules; return it as the payload ``Claims`` are built from."""
@@ -267,21 +298,21 @@ class Introspector:
 
     # -- internals --
 
-    def _cached(self, key: str, now: float) -> Mapping[str, Any] | None:
+    def _cached(self, key: str, now: float) -> tuple[Mapping[str, Any] | None, float | None]:
         try:
             entry = self.cache.get(key)
         except Exception as exc:  # noqa: BLE001 - a cache outage is a miss, never a 500
             logger.warning("introspection cache read failed: %s", type(exc).__name__)
-            return None
+            return None, None
         if not isinstance(entry, dict) or not isinstance(entry.get("answer"), dict):
-            return None
+            return None, None
         until = entry.get("until")
         if not isinstance(until, (int, float)) or until <= now:
-            return None  # backends keep entries to the next whole second
+            return None, None  # backends keep entries to the next whole second
         answer: Mapping[str, Any] = entry["answer"]
-        return answer
+        return answer, float(until)
 
-    def _store(self, key: str, answer: Mapping[str, Any], now: float) -> None:
+    def _store(self, key: str, answer: Mapping[str, Any], now: float) -> float | None:
         if answer.get("active") is True:
             ttl = self.config.cache_ttl
             exp = answer.get("exp")
@@ -292,11 +323,12 @@ class Introspector:
             ttl = self.config.inactive_cache_ttl
             stored = {"active": False}  # nothing else of an inactive answer is kept
         if ttl <= 0:
-            return
+            return None
         try:
             self.cache.set(key, {"answer": stored, "until": now + ttl}, max(1, math.ceil(ttl)))
         except Exception as exc:  # noqa: BLE001
             logger.warning("introspection cache write failed: %s", type(exc).__name__)
+        return now + ttl
 
     def _fetch(self, raw: str) -> Mapping[str, Any]:
         self.limiter.acquire()

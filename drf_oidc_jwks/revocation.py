@@ -55,6 +55,7 @@ class RevocationStore:
     ) -> None:
         self.cache, self.ttl, self.poll, self.clock, self.monotonic = cache, ttl, poll, clock, monotonic
         self._view: View = {}
+        self._index: dict[str, tuple[dict[str, float], dict[str, float], dict[str, float]]] = {}
         self._epoch: str | None = None
         self._gen = 0
         self._holes: dict[int, float] = {}
@@ -135,19 +136,24 @@ class RevocationStore:
         """Say whether a token with these claims is revoked; refreshes the view at most once per poll."""
         if self.monotonic() >= self._next_poll:
             self._poll()
-        view = self._view
-        if not view or not isinstance(iss, str):
+        try:
+            per_issuer = self._index.get(iss)
+            if per_issuer is None:
+                return False  # the common case: nothing revoked for this issuer
+            subs, sids, jtis = per_issuer
+            if jti in jtis:
+                return True
+            at = subs.get(sub)
+            at_sid = sids.get(sid)
+        except TypeError:
+            return False  # an unhashable claim value: no revocation (always a string) can match it
+        if at is None or (at_sid is not None and at_sid > at):
+            at = at_sid
+        if at is None:
             return False
-        if isinstance(jti, str) and ("jti", iss, jti) in view:
-            return True
-        issued = iat if isinstance(iat, (int, float)) and not isinstance(iat, bool) and math.isfinite(iat) else None
-        for kind, value in (("sub", sub), ("sid", sid)):
-            if isinstance(value, str):
-                found = view.get((kind, iss, value))
-                # No usable iat: the token cannot show it came after the revocation.
-                if found is not None and (issued is None or issued <= found[0]):
-                    return True
-        return False
+        if isinstance(iat, (int, float)) and not isinstance(iat, bool) and math.isfinite(iat):
+            return bool(iat <= at)
+        return True  # no usable iat: the token cannot show it came after the revocation
 
     def _poll(self) -> None:
         if not self._lock.acquire(blocking=False):
@@ -202,13 +208,15 @@ class RevocationStore:
             chunk = numbers[start : start + _CHUNK]
             keys = {f"{self.prefix}e:{epoch}:{n}": n for n in chunk}
             found = self.cache.get_many(list(keys))
+            entries = []
             for key, n in keys.items():
                 entry = found.get(key)
                 if isinstance(entry, tuple) and len(entry) == 5:
-                    self._merge([entry])
+                    entries.append(entry)
                     self._holes.pop(n, None)
                 elif n not in self._holes:
                     self._holes[n] = now
+            self._merge(entries)
 
     def _merge(self, entries: Iterable[tuple[Any, ...]]) -> None:
         view = dict(self._view)  # copy on write: readers in other threads never see a dict change size
@@ -217,12 +225,20 @@ class RevocationStore:
                 old = view.get((kind, iss, value))
                 # The latest revocation wins: it covers every token the earlier one covered.
                 view[(kind, iss, value)] = (max(at, old[0]), max(until, old[1])) if old else (float(at), float(until))
-        self._view = view
+        self._set_view(view)
+
+    def _set_view(self, view: View) -> None:
+        # The hot path reads one index per issuer: (sub -> at, sid -> at, jti -> at), rebuilt on change only.
+        index: dict[str, tuple[dict[str, float], dict[str, float], dict[str, float]]] = {}
+        for (kind, iss, value), (at, _until) in view.items():
+            per_issuer = index.setdefault(iss, ({}, {}, {}))
+            per_issuer[KINDS.index(kind)][value] = at
+        self._view, self._index = view, index
 
     def _prune(self) -> None:
         now = self.clock()
         if any(until <= now for _at, until in self._view.values()):
-            self._view = {k: v for k, v in self._view.items() if v[1] > now}
+            self._set_view({k: v for k, v in self._view.items() if v[1] > now})
 
     def __len__(self) -> int:
         return len(self._view)
@@ -280,7 +296,7 @@ def is_revoked(iss: Any, sub: Any, sid: Any, jti: Any, iat: Any) -> bool:
 
 def check(payload: Mapping[str, Any]) -> None:
     """Raise TokenRevoked (401 ``token_revoked``) when a verified payload's token was revoked."""
-    if get_store().is_revoked(
-        payload.get("iss"), payload.get("sub"), payload.get("sid"), payload.get("jti"), payload.get("iat")
-    ):
+    store = _store if _store is not None else get_store()
+    get = payload.get
+    if store.is_revoked(get("iss"), get("sub"), get("sid"), get("jti"), get("iat")):
         raise TokenRevoked("a revocation covers this token's sub, sid or jti")

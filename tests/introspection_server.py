@@ -99,12 +99,12 @@ class IntrospectionServer:
             def _send(self, response: Response) -> None:
                 if response.delay:
                     time.sleep(response.delay)
-                self.send_response(response.status)
-                for name, value in response.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(response.body)))
-                self.end_headers()
                 try:
+                    self.send_response(response.status)
+                    for name, value in response.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(response.body)))
+                    self.end_headers()
                     if response.drip:
                         for byte in response.body:
                             self.wfile.write(bytes([byte]))

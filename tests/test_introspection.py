@@ -370,3 +370,20 @@ def test_config_problems_name_the_key_and_the_repr_hides_the_secret():
         20,
     )
     assert "hunter2" not in repr(config)
+
+
+def test_a_checked_answer_is_memoised_in_process_no_longer_than_the_shared_entry(idp):
+    from tests.counting_cache import CountingLocMemCache
+
+    cache = CountingLocMemCache("introspection-memo", {})
+    token = active(idp)
+    now = [time.time()]
+    intro = make(idp, clock=lambda: now[0], cache=cache, cache_ttl=5)
+    intro.introspect(token)
+    cache.reset_counts()
+    for _ in range(100):
+        assert intro.introspect(token)["sub"] == "alice"
+    assert sum(cache.calls.values()) == 0
+    del idp.tokens[token]
+    now[0] += 5.01
+    assert code_of(lambda: intro.introspect(token)) == "token_inactive"
