@@ -42,7 +42,9 @@ def issuer_settings(issuer: str, **overrides: Any) -> IssuerSettings:
         return get_settings().issuers[0]
 
 
-def make(idp: IntrospectionServer, *, clock: Any = time.time, cache: Any = None, **config: Any) -> Introspector:
+def make(
+    idp: IntrospectionServer, *, clock: Any = time.time, cache: Any = None, discover: Any = None, **config: Any
+) -> Introspector:
     issuer = issuer_settings(idp.base_url, **config.pop("issuer", {}))
     cfg = IntrospectionConfig(
         client_id=idp.client_id, client_secret=idp.client_secret, url=config.pop("url", idp.url), **config
@@ -55,6 +57,7 @@ def make(idp: IntrospectionServer, *, clock: Any = time.time, cache: Any = None,
         http_timeout=config.pop("timeout", 2.0),
         allow_insecure_http=False,
         clock=clock,
+        discover=discover,
     )
 
 
@@ -267,8 +270,11 @@ def test_the_endpoint_comes_from_discovery_when_no_url_is_given(idp):
     token = active(idp)
     import requests
 
-    intro = make(idp, url=None)
-    intro._discover = lambda: requests.get(idp.base_url + "/.well-known/openid-configuration", timeout=2).json()
+    intro = make(
+        idp,
+        url=None,
+        discover=lambda: requests.get(idp.base_url + "/.well-known/openid-configuration", timeout=2).json(),
+    )
     assert intro.introspect(token)["sub"] == "alice"
     assert intro.endpoint() == idp.url
 
