@@ -118,6 +118,16 @@ class DPoPRequired(TokenError):
     description = "This API requires DPoP-bound tokens sent with a DPoP proof."
 
 
+class TokenInactive(TokenError):
+    code = "token_inactive"
+    description = "The token is not active."
+
+
+class TokenRevoked(TokenError):
+    code = "token_revoked"
+    description = "The token has been revoked."
+
+
 class KeySourceError(Exception):
     """No usable keys could be had from the identity provider (503 ``idp_unavailable``)."""
 

@@ -15,6 +15,14 @@
 // proof gets `token_type: DPoP` and a JWT access token bound by `cnf.jkt`. Without a proof, Bearer as before.
 // Prints one line `READY <issuer>` on stdout once it accepts requests.
 //
+// Opaque tokens and logout (tests/interop/test_oidc_provider_revocation.py); unset, nothing changes:
+//   OP_INTROSPECTION=1           features.introspection and features.revocation; a resource indicator
+//                                ending in "/opaque" gets opaque access tokens (RFC 7662 answers them)
+//   OP_BACKCHANNEL_LOGOUT_URI    features.backchannelLogout and devInteractions (its own login and
+//                                consent forms), and a second client OP_WEB_CLIENT_ID /
+//                                OP_WEB_CLIENT_SECRET (authorization code + PKCE) whose
+//                                backchannel_logout_uri is this URL
+//
 // Test-harness only: `POST /__rotate` (loopback only) generates a new RSA key, publishes it first
 // in the JWKS and signs with it from then on; the previous keys stay published. The issuer, port
 // and client stay the same, as with a real IdP rotating its keys.
@@ -42,7 +50,7 @@ function newKey(kind) {
 }
 
 function buildProvider(issuer, keys) {
-  const provider = new Provider(issuer, {
+  const config = {
     clients: [
       {
         client_id: clientId,
@@ -70,7 +78,7 @@ function buildProvider(issuer, keys) {
           scope: "reports:read reports:write",
           audience: resourceIndicator,
           accessTokenTTL: 300,
-          accessTokenFormat: "jwt",
+          accessTokenFormat: accessTokenFormatFor(resourceIndicator),
           jwt: { sign: { alg: resourceIndicator.endsWith("/es256") ? "ES256" : "RS256" } },
         }),
       },
@@ -79,10 +87,54 @@ function buildProvider(issuer, keys) {
     extraTokenClaims: (ctx, token) =>
       token.kind === "ClientCredentials" ? { roles: ["reports-reader"], tenant_id: "acme" } : undefined,
     cookies: { keys: [randomBytes(16).toString("hex")] },
-  });
+  };
+  addOpaqueAndLogout(config);
+  const provider = new Provider(issuer, config);
   provider.on("server_error", (ctx, err) => console.error("server_error", err));
+  watchLogout(provider);
   return provider;
 }
+
+// --- opaque tokens, introspection, revocation, back-channel logout (switched by environment variables) ---
+const introspection = process.env.OP_INTROSPECTION === "1";
+const backchannelLogoutUri = process.env.OP_BACKCHANNEL_LOGOUT_URI;
+
+function accessTokenFormatFor(resourceIndicator) {
+  return introspection && resourceIndicator.endsWith("/opaque") ? "opaque" : "jwt";
+}
+
+function addOpaqueAndLogout(config) {
+  if (introspection) {
+    config.features.introspection = { enabled: true };
+    config.features.revocation = { enabled: true };
+  }
+  if (backchannelLogoutUri) {
+    config.features.backchannelLogout = { enabled: true };
+    config.features.devInteractions = { enabled: true };
+    config.scopes.push("openid");
+    config.clients.push({
+      client_id: process.env.OP_WEB_CLIENT_ID ?? "web-app",
+      client_secret: process.env.OP_WEB_CLIENT_SECRET ?? randomBytes(24).toString("hex"),
+      grant_types: ["authorization_code"],
+      response_types: ["code"],
+      redirect_uris: ["http://127.0.0.1/callback"],
+      token_endpoint_auth_method: "client_secret_basic",
+      backchannel_logout_uri: backchannelLogoutUri,
+      backchannel_logout_session_required: true,
+    });
+    // oidc-provider refuses outgoing requests to special-use addresses (SSRF protection); the API under
+    // test listens on 127.0.0.1, so the logout POST to exactly that URL goes without the check.
+    config.fetch = (url, options) => {
+      if (String(url) === new URL(backchannelLogoutUri).href) delete options.dispatcher;
+      return globalThis.fetch(url, options);
+    };
+  }
+}
+function watchLogout(provider) {
+  provider.on("backchannel.error", (ctx, err, client) => console.error("backchannel.error", client.clientId, err));
+  provider.on("backchannel.success", (ctx, client) => console.error("backchannel.success", client.clientId));
+}
+// --- end of opaque tokens and logout ---
 
 const keys = [newKey("RSA"), newKey("EC")];
 let callback = null;

@@ -332,8 +332,8 @@ class DjangoServer:
                 self.process.wait(timeout=5)
 
 
-def start_django(env: dict[str, str], workdir: Path) -> DjangoServer:
-    """Migrate a fresh SQLite database in ``workdir`` and serve the testproject on a free loopback port."""
+def start_django(env: dict[str, str], workdir: Path, port: int | None = None) -> DjangoServer:
+    """Migrate a fresh SQLite database in ``workdir`` and serve the testproject on ``port`` (default: a free one)."""
     full_env = {
         **os.environ,
         "VAR_DIR": str(workdir),
@@ -346,7 +346,7 @@ def start_django(env: dict[str, str], workdir: Path) -> DjangoServer:
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=full_env, check=True, timeout=120
     )
-    port = free_port()
+    port = port or free_port()
     log = workdir / "runserver.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(

@@ -1,0 +1,254 @@
+"""panva's oidc-provider: opaque tokens through introspection, revocation at the IdP, and back-channel logout.
+
+* ``OP_INTROSPECTION=1``: client-credentials access tokens for a ``.../opaque`` resource are opaque; the
+  API introspects them (RFC 7662), and after the IdP revokes one (RFC 7009) answers ``token_inactive``
+  once the cached answer expires.
+* ``OP_BACKCHANNEL_LOGOUT_URI``: a user signs in through oidc-provider's own login and consent forms
+  (driven over HTTP here), gets a JWT access token, signs out at the IdP's end_session endpoint; the IdP
+  POSTs a logout token to the testproject running under runserver, and the old token is then refused
+  with ``token_revoked`` while a token of a new session works.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import pytest
+import requests
+
+from drf_oidc_jwks.introspection import looks_like_jws
+
+from .conftest import API_AUDIENCE, HTTP_TIMEOUT, DjangoServer, NodeServer, free_port, start_django, start_node_server
+
+pytestmark = [pytest.mark.interop, pytest.mark.django_db]
+
+OPAQUE_AUDIENCE = API_AUDIENCE + "/opaque"
+WEB_CLIENT = "web-app"
+REDIRECT_URI = "http://127.0.0.1/callback"
+
+
+def _session() -> requests.Session:
+    s = requests.Session()
+    s.trust_env = False
+    return s
+
+
+class Provider:
+    def __init__(self, node: NodeServer, client_id: str, client_secret: str, web_secret: str = "") -> None:
+        self.node, self.client_id, self.client_secret, self.web_secret = node, client_id, client_secret, web_secret
+        self.issuer = node.url
+        self.meta = _session().get(self.issuer + "/.well-known/openid-configuration", timeout=HTTP_TIMEOUT).json()
+
+    def client_credentials(self, resource: str) -> str:
+        r = _session().post(
+            self.meta["token_endpoint"],
+            data={"grant_type": "client_credentials", "resource": resource, "scope": "reports:read"},
+            auth=(self.client_id, self.client_secret),
+            timeout=HTTP_TIMEOUT,
+        )
+        assert r.status_code == 200, r.text
+        return str(r.json()["access_token"])
+
+    def revoke(self, token: str) -> None:
+        r = _session().post(
+            self.meta["revocation_endpoint"],
+            data={"token": token, "token_type_hint": "access_token"},
+            auth=(self.client_id, self.client_secret),
+            timeout=HTTP_TIMEOUT,
+        )
+        assert r.status_code == 200, r.text
+
+
+@pytest.fixture(scope="module")
+def opaque_provider(interop_logs: Path) -> Iterator[Provider]:
+    client_id, secret = "reporting-service", uuid.uuid4().hex
+    env = {"OP_CLIENT_ID": client_id, "OP_CLIENT_SECRET": secret, "OP_INTROSPECTION": "1"}
+    node = start_node_server("oidc-provider-opaque", "oidc-provider-server.mjs", env, interop_logs)
+    try:
+        yield Provider(node, client_id, secret)
+    finally:
+        node.stop()
+
+
+def test_an_opaque_token_is_introspected_and_refused_as_inactive_after_the_idp_revokes_it(
+    settings, opaque_provider, bearer
+):
+    p = opaque_provider
+    settings.DRF_OIDC_JWKS = {
+        "ISSUER": p.issuer,
+        "AUDIENCE": OPAQUE_AUDIENCE,
+        "SYNC_USERS": False,
+        # oidc-provider's answers for client-credentials tokens carry client_id, not sub (RFC 7662 makes sub optional).
+        "REQUIRED_CLAIMS": ["exp", "client_id"],
+    }
+    settings.PREVIEW_INTROSPECTION = {
+        p.issuer: {"CLIENT_ID": p.client_id, "CLIENT_SECRET": p.client_secret, "CACHE_TTL": 2}
+    }
+    token = p.client_credentials(OPAQUE_AUDIENCE)
+    assert not looks_like_jws(token)
+
+    ok = bearer(token, "/api/preview/me")
+    assert ok.status_code == 200, ok.content
+    assert ok.json()["scopes"] == ["reports:read"]
+
+    p.revoke(token)
+    assert bearer(token, "/api/preview/me").status_code == 200  # the cached answer serves until CACHE_TTL
+    time.sleep(2.1)
+    refused = bearer(token, "/api/preview/me")
+    assert (refused.status_code, refused.json()["code"]) == (401, "token_inactive")
+
+
+def test_a_jwt_of_the_same_provider_keeps_working_beside_introspection(settings, opaque_provider, bearer):
+    p = opaque_provider
+    settings.DRF_OIDC_JWKS = {"ISSUER": p.issuer, "AUDIENCE": [API_AUDIENCE, OPAQUE_AUDIENCE], "SYNC_USERS": False}
+    settings.PREVIEW_INTROSPECTION = {p.issuer: {"CLIENT_ID": p.client_id, "CLIENT_SECRET": p.client_secret}}
+    token = p.client_credentials(API_AUDIENCE)
+    assert looks_like_jws(token)
+    assert bearer(token, "/api/preview/me").status_code == 200
+
+
+# ---------------------------------------------------------------------------
+# Back-channel logout
+
+
+class Browser:
+    """Drives oidc-provider's own HTML forms over HTTP, as a browser would (cookies, form posts, redirects)."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.p, self.http = provider, _session()
+
+    def follow(self, response: requests.Response) -> requests.Response:
+        # Follow redirects by hand, stopping at the client's redirect_uri (nothing listens there).
+        while response.is_redirect:
+            target = urljoin(response.url, response.headers["Location"])
+            if target.startswith(REDIRECT_URI):
+                response.url = target
+                return response
+            response = self.http.get(target, allow_redirects=False, timeout=HTTP_TIMEOUT)
+        return response
+
+    def submit(self, page: requests.Response, fields: dict[str, str]) -> requests.Response:
+        action = re.search(r'<form[^>]*action="([^"]+)"', page.text)
+        assert action, page.text[:2000]
+        hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+        data = {**{k: html.unescape(v) for k, v in hidden.items()}, **fields}
+        target = urljoin(page.url, html.unescape(action.group(1)))
+        return self.follow(self.http.post(target, data=data, allow_redirects=False, timeout=HTTP_TIMEOUT))
+
+    def sign_in(self, login: str) -> dict[str, Any]:
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        params = {
+            "client_id": WEB_CLIENT,
+            "response_type": "code",
+            "scope": "openid reports:read",
+            "redirect_uri": REDIRECT_URI,
+            "resource": API_AUDIENCE,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "state": secrets.token_urlsafe(8),
+        }
+        page = self.follow(
+            self.http.get(
+                self.p.meta["authorization_endpoint"], params=params, allow_redirects=False, timeout=HTTP_TIMEOUT
+            )
+        )
+        page = self.submit(page, {"login": login, "password": "any"})  # the login form
+        if not page.url.startswith(REDIRECT_URI):
+            page = self.submit(page, {})  # the consent form
+        code = parse_qs(urlsplit(page.url).query)["code"][0]
+        r = self.http.post(
+            self.p.meta["token_endpoint"],
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": REDIRECT_URI,
+                "code_verifier": verifier,
+                "resource": API_AUDIENCE,
+            },
+            auth=(WEB_CLIENT, self.p.web_secret),
+            timeout=HTTP_TIMEOUT,
+        )
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def sign_out(self, id_token: str) -> None:
+        page = self.follow(
+            self.http.get(
+                self.p.meta["end_session_endpoint"],
+                params={"id_token_hint": id_token},
+                allow_redirects=False,
+                timeout=HTTP_TIMEOUT,
+            )
+        )
+        done = self.submit(page, {"logout": "yes"})  # the "Yes, sign me out" button
+        assert done.status_code == 200, done.text[:2000]
+
+
+@pytest.fixture(scope="module")
+def logout_setup(
+    interop_logs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Provider, DjangoServer]]:
+    port = free_port()
+    web_secret = uuid.uuid4().hex
+    env = {
+        "OP_CLIENT_ID": "reporting-service",
+        "OP_CLIENT_SECRET": uuid.uuid4().hex,
+        "OP_WEB_CLIENT_ID": WEB_CLIENT,
+        "OP_WEB_CLIENT_SECRET": web_secret,
+        "OP_BACKCHANNEL_LOGOUT_URI": f"http://127.0.0.1:{port}/preview/backchannel-logout/",
+    }
+    node = start_node_server("oidc-provider-logout", "oidc-provider-server.mjs", env, interop_logs)
+    django: DjangoServer | None = None
+    try:
+        provider = Provider(node, env["OP_CLIENT_ID"], env["OP_CLIENT_SECRET"], web_secret)
+        django_env = {
+            "OIDC_ISSUER": provider.issuer,
+            "OIDC_AUDIENCE": API_AUDIENCE,
+            "OIDC_PROVIDER": "generic",
+            "OIDC_SYNC_USERS": "false",
+            "OIDC_BACKCHANNEL_LOGOUT_AUDIENCE": WEB_CLIENT,
+        }
+        django = start_django(django_env, tmp_path_factory.mktemp("logout-api"), port=port)
+        yield provider, django
+    finally:
+        if django is not None:
+            django.stop()
+        node.stop()
+
+
+def call(server: DjangoServer, token: str) -> requests.Response:
+    return _session().get(
+        server.url + "/api/preview/me", headers={"Authorization": f"Bearer {token}"}, timeout=HTTP_TIMEOUT
+    )
+
+
+def test_signing_out_at_the_idp_pushes_a_logout_that_revokes_the_sessions_token(logout_setup):
+    provider, api = logout_setup
+    browser = Browser(provider)
+    tokens = browser.sign_in("alice")
+    access = tokens["access_token"]
+    assert looks_like_jws(access)
+    before = call(api, access)
+    assert before.status_code == 200, before.text
+    assert before.json()["sub"] == "alice"
+
+    browser.sign_out(tokens["id_token"])
+
+    refused = call(api, access)
+    assert (refused.status_code, refused.json().get("code")) == (401, "token_revoked"), refused.text
+    time.sleep(1.1)  # a new session's tokens have a later iat than the logout token
+    again = Browser(provider).sign_in("alice")
+    assert call(api, again["access_token"]).status_code == 200
+    log = api.log.read_text(errors="replace")
+    assert '/preview/backchannel-logout/ HTTP/1.1" 200' in log, log[-3000:]
