@@ -67,6 +67,7 @@ start() {
     local script=oidc-provider-server.mjs
     [ "$idp" = better-auth ] && script=better-auth-server.mjs
     : > "$STATE/idp.log"
+    : > "$STATE/stdout"
     (
         cd "$ROOT/interop"
         OP_CLIENT_ID="$client_id" OP_CLIENT_SECRET="$secret" API_AUDIENCE="$audience" \
@@ -76,7 +77,7 @@ start() {
     echo "$pid" > "$STATE/pid"
     local issuer="" waited=0
     while [ -z "$issuer" ]; do
-        issuer="$(sed -n 's/^READY //p' "$STATE/stdout" 2>/dev/null | head -1)"
+        issuer="$(sed -n 's/^READY //p' "$STATE/stdout" | head -1 || true)"
         [ -n "$issuer" ] && break
         kill -0 "$pid" 2>/dev/null || { cat "$STATE/idp.log" >&2; rm -f "$STATE/pid"; die "$idp exited before it was ready"; }
         [ "$waited" -ge $((READY_TIMEOUT * 10)) ] && { kill "$pid"; rm -f "$STATE/pid"; die "$idp was not ready within ${READY_TIMEOUT}s"; }
