@@ -97,7 +97,8 @@ class JWKSAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignore[
                 "type": "http",
                 "scheme": "bearer",
                 "bearerFormat": "JWT",
-                "description": " ".join(_describe(i) for i in s.issuers),
+                # Shown in Swagger UI's Authorize dialog, next to the token field.
+                "description": " ".join(_describe(i) for i in s.issuers) + " Paste the access token without 'Bearer '.",
             }
         definitions = [
             {"type": "openIdConnect", "openIdConnectUrl": i.discovery_url, "description": _describe(i)}

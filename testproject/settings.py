@@ -97,9 +97,12 @@ if env("OIDC_SWAGGER_CLIENT_ID", default=""):
         "usePkceWithAuthorizationCodeGrant": True,
     }
 
-# The development issuer: this project signs its own tokens (``manage.py mint_token``)
-# and serves their public key, so the demo needs no external identity provider.
+# The development issuer (drf_oidc_jwks.contrib.devissuer): this project signs its own tokens
+# (``manage.py mint_token``) and serves their public key, so the demo needs no external identity provider.
+# The app refuses to start with DEBUG off, so it is only installed in development.
 DEV_ISSUER_ENABLED = env.bool("DEV_ISSUER_ENABLED", default=DEBUG)
+if DEV_ISSUER_ENABLED:
+    INSTALLED_APPS.append("drf_oidc_jwks.contrib.devissuer")
 DEV_ISSUER_KEY_FILE = VAR_DIR / "dev_issuer_key.pem"
 DEV_ISSUER_URL = env("DEV_ISSUER_URL", default="http://127.0.0.1:8000/dev-issuer")
 API_AUDIENCE = env("API_AUDIENCE", default="http://127.0.0.1:8000/api")

@@ -22,6 +22,6 @@ urlpatterns = [
 
 if settings.DEV_ISSUER_ENABLED:
     urlpatterns += [
-        path("dev-issuer/.well-known/openid-configuration", views.dev_discovery, name="dev-discovery"),
-        path("dev-issuer/jwks.json", views.dev_jwks, name="dev-jwks"),
+        # drf_oidc_jwks.contrib.devissuer: discovery and JWKS of the key mint_token signs with.
+        path("dev-issuer/", include("drf_oidc_jwks.contrib.devissuer.urls")),
     ]

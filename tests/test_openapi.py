@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
+from contextlib import ExitStack
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from django.urls import path
 from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.settings import patched_settings, spectacular_settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.test import APIClient
@@ -252,3 +257,92 @@ def test_schema_generation_needs_no_keys_and_makes_no_request():
     with issuer.configure(install=False, OPENAPI_SCHEME="openIdConnect"):
         schema = project_schema()
         assert schema["components"]["securitySchemes"]["oidc"]["openIdConnectUrl"].startswith("https://issuer.test/")
+
+
+# -- the how-to page's set-up (docs/examples/openapi_example.py, included by docs/openapi.md) --
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+EXAMPLE = DOCS / "examples" / "openapi_example.py"
+
+
+def example_sections() -> dict[str, str]:
+    found = re.findall(r"# --8<-- \[start:([\w-]+)\]\n(.*?)# --8<-- \[end:\1\]", EXAMPLE.read_text(), re.S)
+    return dict(found)
+
+
+def example_settings(*sections: str) -> dict[str, Any]:
+    """Run the module's prelude (a project's existing settings) and then the named sections, as the page orders them."""
+    source = EXAMPLE.read_text()
+    prelude = source[: source.index("# --8<-- [start:")]
+    namespace: dict[str, Any] = {"__name__": "openapi_example_settings"}
+    exec(compile(prelude + "".join(example_sections()[name] for name in sections), str(EXAMPLE), "exec"), namespace)
+    return {name: value for name, value in namespace.items() if name.isupper()}
+
+
+@pytest.fixture
+def documented(settings):
+    spec = importlib.util.spec_from_file_location("openapi_example", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["openapi_example"] = module
+    settings.ROOT_URLCONF = "openapi_example"
+
+    patches = ExitStack()
+
+    def apply(*sections: str) -> dict[str, Any]:
+        values = example_settings(*sections)
+        for name in ("REST_FRAMEWORK", "SPECTACULAR_SETTINGS", "DRF_OIDC_JWKS"):
+            setattr(settings, name, values[name])
+        # drf-spectacular reads its settings once; patched_settings is its own way to change them (not SERVE_*).
+        spectacular = values["SPECTACULAR_SETTINGS"]
+        serve = {k: v for k, v in spectacular.items() if k.startswith("SERVE_")}
+        assert all(getattr(spectacular_settings, k) == v for k, v in serve.items())
+        patches.enter_context(patched_settings({k: v for k, v in spectacular.items() if k not in serve}))
+        return values
+
+    with patches:
+        yield apply
+    sys.modules.pop("openapi_example", None)
+
+
+def test_the_how_to_page_includes_every_section_of_its_example_module():
+    page = (DOCS / "openapi.md").read_text()
+    included = re.findall(r'^--8<-- "openapi_example\.py:([\w-]+)"$', page, re.MULTILINE)
+    assert sorted(included) == sorted(example_sections()) and len(included) == 4
+
+
+def test_the_documented_apps_are_the_ones_this_project_runs_with(documented):
+    from django.apps import apps
+
+    added = example_settings("settings")["INSTALLED_APPS"][4:]
+    assert added == ["drf_spectacular", "drf_spectacular_sidecar"]
+    assert all(apps.is_installed(app) for app in added)
+
+
+def test_the_documented_set_up_serves_the_openid_connect_scheme_with_the_operations_scopes(documented):
+    values = documented("settings", "oauth")
+    schema = project_schema()
+    assert (schema["info"]["title"], schema["info"]["version"]) == ("Reports API", "1.0.0")
+    assert schema["components"]["securitySchemes"]["oidc"]["openIdConnectUrl"] == (
+        "https://auth.example.com/.well-known/openid-configuration"
+    )
+    assert list(schema["paths"]) == ["/api/reports"]  # SERVE_INCLUDE_SCHEMA: False
+    assert security(schema, "/api/reports", "get") == [{"oidc": ["reports:read"]}]
+    assert values["REST_FRAMEWORK"]["DEFAULT_SCHEMA_CLASS"] == "drf_spectacular.openapi.AutoSchema"
+
+
+def test_the_documented_swagger_ui_logs_in_with_pkce_and_loads_nothing_from_elsewhere(documented, live_server):
+    documented("settings", "oauth")
+    html = requests.get(live_server.url + "/api/docs/", timeout=10).text
+    assert '"clientId": "reports-api-docs"' in html
+    assert '"usePkceWithAuthorizationCodeGrant": true' in html
+    assert not re.search(r"https?://|//[a-z]", html, re.IGNORECASE)
+    redirect = requests.get(live_server.url + "/api/docs/oauth2-redirect.html?state=x", timeout=10)
+    assert redirect.status_code == 200 and "oauth2" in redirect.text.lower()
+
+
+def test_the_documented_switch_gives_swagger_ui_a_token_field_that_says_how_to_fill_it(documented):
+    documented("settings", "oauth", "bearer")
+    scheme = project_schema()["components"]["securitySchemes"]["oidc"]
+    assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
+    assert scheme["description"].endswith("Paste the access token without 'Bearer '.")

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -10,8 +9,6 @@ from rest_framework.views import APIView
 
 from drf_oidc_jwks.claims import Claims
 from drf_oidc_jwks.users import TokenUser
-
-from . import devissuer
 
 
 class HealthView(APIView):
@@ -92,13 +89,3 @@ class PersonalizedView(APIView):
                 "message": f"Content optimized for {background} with {tier} hardware",
             }
         )
-
-
-def dev_discovery(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(devissuer.discovery_document())
-
-
-def dev_jwks(request: HttpRequest) -> JsonResponse:
-    response = JsonResponse({"keys": [devissuer.public_jwk()]})
-    response["Cache-Control"] = "public, max-age=300"
-    return response
