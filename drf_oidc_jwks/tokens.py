@@ -14,7 +14,6 @@ token itself) until the earlier of their expiry and ``TOKEN_CACHE_TTL``.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import json
@@ -23,9 +22,9 @@ import re
 import threading
 import time
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from django.core.exceptions import ImproperlyConfigured
 from jwt.algorithms import get_default_algorithms
 
 from .claims import Claims
@@ -45,7 +44,13 @@ from .exceptions import (
 )
 from .jwks import JWKSClient, PublicKey, get_client
 
-_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+# RFC 4648 3.5 / RFC 7515 2: a segment of length 2 or 3 (mod 4) ends in a character whose low 4 or 2
+# bits are unused and must be zero; otherwise several texts decode to the same bytes (one token, many
+# spellings, so a revocation list or replay store keyed on the text could be bypassed).
+_CANONICAL_LAST = {0: None, 2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+_PADDING = {0: b"", 2: b"==", 3: b"="}
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _MAX_KID = 256
 _ALGORITHMS = get_default_algorithms()
@@ -53,9 +58,14 @@ _NUMBER = (int, float)
 
 
 def _b64decode(segment: str) -> bytes:
-    if not _B64URL.match(segment) or len(segment) % 4 == 1:
+    """Decode one segment of canonical, unpadded base64url; anything else is a ValueError."""
+    rem = len(segment) % 4
+    if rem == 1 or not _B64URL.fullmatch(segment):
         raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    last = _CANONICAL_LAST[rem]
+    if last is not None and segment[-1] not in last:
+        raise ValueError("non-canonical base64url (unused bits set)")
+    return binascii.a2b_base64(segment.encode("ascii").translate(_TO_STANDARD) + _PADDING[rem])
 
 
 def _reject_constant(name: str) -> Any:
@@ -159,17 +169,25 @@ def _number(payload: Mapping[str, Any], name: str) -> float | None:
         raise MalformedToken(f"{name} is not a number: {safe(value)}")
     # JSON allows 1e400 (read as inf) and integers too large for a float, which would raise
     # OverflowError in the arithmetic below (a 500): neither is a meaningful NumericDate.
-    try:
-        finite = math.isfinite(value)
-    except OverflowError:
-        finite = False
-    if not finite:
+    if not _finite(value):
         raise MalformedToken(f"{name} is not a finite number")
     return value
 
 
+def _finite(value: Any) -> bool:
+    try:
+        return isinstance(value, _NUMBER) and not isinstance(value, bool) and math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def validate_claims(payload: Mapping[str, Any], issuer: IssuerSettings, leeway: float, now: float) -> None:
-    """Check the registered claims with PyJWT's semantics; raise TokenError with the stable code."""
+    """Check the registered claims with PyJWT's semantics; raise TokenError with the stable code.
+
+    A non-finite ``leeway`` is ImproperlyConfigured: NaN or infinity would turn every time check off.
+    """
+    if not _finite(leeway):
+        raise ImproperlyConfigured(f"DRF_OIDC_JWKS LEEWAY must be a finite number of seconds, not {leeway!r}")
     for name in issuer.required_claims:
         if name not in payload:
             if name == "aud":
@@ -329,10 +347,10 @@ def verify_token(raw: str | bytes, settings: Settings | None = None, *, now: flo
     key = client.get_key(kid, alg)
     verify_signature(parsed, key, alg)
     validate_claims(payload, issuer, s.leeway, clock)
-    claims = Claims(MappingProxyType(payload), issuer.claims, MappingProxyType(header))
-    if issuer.userinfo:
-        # Kept out of repr and the mapping: only the userinfo request of the user sync presents it.
-        claims._derived["bearer"] = parsed.token
+    try:
+        claims = Claims(payload, issuer.claims, header)
+    except RecursionError:
+        raise MalformedToken("payload nests too deeply") from None
     if memo is not None:
         exp = payload.get("exp")
         until = clock + s.token_cache_ttl
