@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 from django.core.exceptions import ImproperlyConfigured
 from jwt.algorithms import get_default_algorithms
 
-from .claims import Claims
+from .claims import Claims, freeze
 from .conf import IssuerSettings, Settings, get_settings, register_reset
 from .exceptions import (
     InvalidAudience,
@@ -74,12 +74,28 @@ def _reject_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_SCAN = _DECODER.scan_once
+_HEADERS: dict[str, dict[str, Any]] = {}
+# Tokens from one key share one header text: its parse is kept (a pure function of the text, so safe
+# before verification), bounded in count and in the length of what is kept.
+_HEADERS_MAX, _HEADER_MAX_CHARS = 256, 512
+
+
+def _decode_json(text: str) -> Any:
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:
+        end = -1
+    if end != len(text):
+        # Whitespace around the value (valid JSON), or an error: the full decoder decides.
+        value = _DECODER.decode(text)
+    return value
 
 
 def _json_object(segment: str, what: str) -> dict[str, Any]:
     try:
         text = _b64decode(segment).decode("utf-8")
-        value = _DECODER.decode(text)
+        value = _decode_json(text)
         if _SURROGATE_ESCAPE.search(text):
             # "\ud800" escapes smuggle lone surrogates, which no UTF-8 text holds (RFC 8725 3.7, RFC 7493
             # 2.1): refuse them here (UnicodeEncodeError), or every view rendering the claim would 500.
@@ -131,7 +147,9 @@ def read_unverified(raw: str | bytes, max_bytes: int) -> Parsed:
         raise MalformedToken("JWE (5 segments)", description="Encrypted tokens are not accepted.")
     if len(segments) != 3 or not all(segments[:2]):
         raise MalformedToken(f"{len(segments)} segments, 3 expected")
-    header = _json_object(segments[0], "header")
+    header = _HEADERS.get(segments[0])
+    if header is None:
+        header = _read_header(segments[0])
     payload = _json_object(segments[1], "payload")
     try:
         signature = _b64decode(segments[2])
@@ -139,6 +157,18 @@ def read_unverified(raw: str | bytes, max_bytes: int) -> Parsed:
         raise MalformedToken("signature is not base64url") from None
     signing_input = f"{segments[0]}.{segments[1]}".encode("ascii")
     return Parsed(raw, header, payload, signing_input, signature)
+
+
+def _read_header(segment: str) -> dict[str, Any]:
+    try:
+        header: dict[str, Any] = freeze(_json_object(segment, "header"))
+    except RecursionError:
+        raise MalformedToken("header nests too deeply") from None
+    if len(segment) <= _HEADER_MAX_CHARS:
+        if len(_HEADERS) >= _HEADERS_MAX:
+            _HEADERS.clear()
+        _HEADERS[segment] = header
+    return header
 
 
 def _check_header(header: Mapping[str, Any], issuer: IssuerSettings) -> tuple[str, str | None]:
