@@ -74,7 +74,8 @@ def _reject_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-_SCAN = _DECODER.scan_once
+# The C scanner behind decode(), called directly (set by JSONDecoder.__init__, absent from the stubs).
+_SCAN: Any = getattr(_DECODER, "scan_once")  # noqa: B009
 _HEADERS: dict[str, dict[str, Any]] = {}
 # Tokens from one key share one header text: its parse is kept (a pure function of the text, so safe
 # before verification), bounded in count and in the length of what is kept.
