@@ -351,6 +351,15 @@ class Claims(_Referable, Mapping[str, Any]):
     # for dict lookups that find the very object.
     __hash__ = object.__hash__
 
+    def __eq__(self, other: object) -> bool:
+        # Identity first: a WeakKeyDictionary lookup compares the very object with itself, and the
+        # Mapping default would copy both payloads into dicts to find that out.
+        if other is self:
+            return True
+        if isinstance(other, Claims):
+            return self.raw == other.raw
+        return self.raw == other if isinstance(other, Mapping) else NotImplemented
+
     def __reduce__(self) -> tuple[Any, ...]:
         return (Claims, (self.raw, dict(self.paths), self.header))
 

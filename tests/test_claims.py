@@ -415,3 +415,9 @@ def test_oidc_decode_prints_every_claims_attribute_and_no_derived_slot() -> None
     printed = claims_attributes(claims({"sub": "alice", "roles": ["b", "a"]}))
     assert set(printed) == set(Claims.ATTRIBUTES)
     assert printed["roles"] == ["a", "b"] and printed["sub"] == "alice"
+
+
+def test_claims_equal_their_payload_and_an_equal_claims_object() -> None:
+    c = frozen_claims()
+    assert c == c and c == frozen_claims() and c == dict(c.raw)
+    assert c != claims({"sub": "mallory"}) and c != {"sub": "alice"} and c != ["sub"]
