@@ -29,6 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 AUDIENCE = "https://api.bench"
+#: Our verifier is timed with each of these; each has its own crypto floor.
+ALGS = ("RS256", "ES256", "EdDSA")
+FLOORS = {"RS256": "RSA verify (floor)", "ES256": "ES256 verify (floor)", "EdDSA": "EdDSA verify (floor)"}
 
 
 def configure_django(issuer: Any, server: Any, db_path: str) -> None:
@@ -60,6 +63,7 @@ def configure_django(issuer: Any, server: Any, db_path: str) -> None:
             "JWKS_URL": server.url("/jwks.json"),
             "AUDIENCE": AUDIENCE,
             "PROVIDER": "better-auth",
+            "ALGORITHMS": list(ALGS),
         },
         SIMPLE_JWT={
             "ALGORITHM": "RS256",
@@ -110,6 +114,8 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     from drf_oidc_jwks.testing import TestIssuer
 
     issuer = TestIssuer(audience=AUDIENCE)
+    for alg in ALGS[1:]:
+        issuer.add_key(alg)  # published before the first fetch; tokens name their key explicitly
     with issuer.serve() as server:
         tmp = tempfile.mkdtemp(prefix="drf-oidc-jwks-bench-")
         configure_django(issuer, server, os.path.join(tmp, "bench.sqlite3"))
@@ -118,8 +124,6 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
 
 def measure(args: argparse.Namespace, issuer: Any, server: Any) -> dict[str, Any]:
     import jwt
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -127,13 +131,17 @@ def measure(args: argparse.Namespace, issuer: Any, server: Any) -> dict[str, Any
     from rest_framework.request import Request
     from rest_framework.test import APIRequestFactory
 
+    from bench import probes
     from drf_oidc_jwks.authentication import JWKSAuthentication
 
     users = args.users
     subs = [f"user-{i:05d}" for i in range(users)]
-    distinct = [issuer.token(sub=s, email=f"{s}@example.com", name=s, role="user", jti=s) for s in subs]
-    repeated = [distinct[0]] * users
-    public_key = issuer.key.private_key.public_key()
+    keys = dict(zip(ALGS, issuer.keys, strict=True))
+    minted = {
+        alg: [issuer.token(sub=s, key=key, email=f"{s}@example.com", name=s, role="user", jti=s) for s in subs]
+        for alg, key in keys.items()
+    }
+    public_key = keys["RS256"].private_key.public_key()
     factory = APIRequestFactory()
 
     def requests_for(tokens: list[str]) -> list[Request]:
@@ -181,12 +189,8 @@ def measure(args: argparse.Namespace, issuer: Any, server: Any) -> dict[str, Any
             oidc_api_settings.__dict__["OIDC_RESOLVE_USER_FUNCTION"] = previous
         return user.pk
 
-    # The floor: the RSA verify alone, inputs already split (a lower bound, not a verifier).
-    split = {t: (t.rsplit(".", 1)[0].encode(), jwt.utils.base64url_decode(t.rsplit(".", 1)[1])) for t in set(distinct)}
-
-    def rsa_floor(token: str) -> Any:
-        signing_input, signature = split[token]
-        public_key.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
+    # The floors: the verify alone, inputs already split (a lower bound, not a verifier).
+    floor_fns = probes.crypto_floors(keys, minted)
 
     def raw_decode(token: str) -> Any:
         return jwt.decode(token, public_key, algorithms=["RS256"], audience=AUDIENCE, issuer=issuer.issuer)
@@ -200,28 +204,44 @@ def measure(args: argparse.Namespace, issuer: Any, server: Any) -> dict[str, Any
         "sync, user touched, memo off": {**base, "SYNC_USERS": True, "TOKEN_CACHE_TTL": 0},
     }
 
-    Candidate = tuple[str, str, Callable[[Any], Any], str | None]  # name, input kind, fn, our config
+    # name, input kind, fn, our config, the algorithm of its tokens
+    Candidate = tuple[str, str, Callable[[Any], Any], str | None, str]
     candidates: list[Candidate] = [
-        ("RSA verify (floor)", "token", rsa_floor, None),
-        ("jwt.decode (PyJWT)", "token", raw_decode, None),
-        ("drf-oidc-jwks stateless", "request", ours_stateless, "stateless"),
-        ("drf-oidc-jwks stateless, memo off", "request", ours_stateless, "stateless, memo off"),
-        ("drf-oidc-jwks sync, claims only", "request", ours_stateless, "sync, claims only"),
-        ("drf-oidc-jwks sync, user touched", "request", ours_user_touched, "sync, user touched"),
-        ("drf-oidc-jwks sync, user touched, memo off", "request", ours_user_touched, "sync, user touched, memo off"),
-        ("simplejwt stateless (JWK)", "request", simplejwt_stateless, None),
-        ("simplejwt + user lookup", "request", simplejwt_db, None),
-        ("drf-oidc-auth stateless", "request", drf_oidc_auth_stateless, None),
-        ("drf-oidc-auth + get_or_create", "request", drf_oidc_auth_db, None),
+        (FLOORS["RS256"], "token", floor_fns["RS256"], None, "RS256"),
+        ("jwt.decode (PyJWT)", "token", raw_decode, None, "RS256"),
+        ("drf-oidc-jwks stateless", "request", ours_stateless, "stateless", "RS256"),
+        ("drf-oidc-jwks stateless, memo off", "request", ours_stateless, "stateless, memo off", "RS256"),
+        ("drf-oidc-jwks sync, claims only", "request", ours_stateless, "sync, claims only", "RS256"),
+        ("drf-oidc-jwks sync, user touched", "request", ours_user_touched, "sync, user touched", "RS256"),
+        (
+            "drf-oidc-jwks sync, user touched, memo off",
+            "request",
+            ours_user_touched,
+            "sync, user touched, memo off",
+            "RS256",
+        ),
+        ("simplejwt stateless (JWK)", "request", simplejwt_stateless, None, "RS256"),
+        ("simplejwt + user lookup", "request", simplejwt_db, None, "RS256"),
+        ("drf-oidc-auth stateless", "request", drf_oidc_auth_stateless, None, "RS256"),
+        ("drf-oidc-auth + get_or_create", "request", drf_oidc_auth_db, None, "RS256"),
     ]
-    scenarios = {"1 token repeated": repeated, f"{users} distinct users": distinct}
+    for alg in ALGS[1:]:
+        candidates += [
+            (FLOORS[alg], "token", floor_fns[alg], None, alg),
+            (f"drf-oidc-jwks stateless, memo off, {alg}", "request", ours_stateless, "stateless, memo off", alg),
+        ]
+    scenarios = {
+        "1 token repeated": {alg: [tokens[0]] * users for alg, tokens in minted.items()},
+        f"{users} distinct users": minted,
+    }
 
     results: dict[str, dict[str, Any]] = {}
-    for scenario, tokens in scenarios.items():
+    for scenario, by_alg in scenarios.items():
         samples: dict[str, list[float]] = {name: [] for name, *_ in candidates}
         queries: dict[str, float] = {}
         for pass_no in range(args.passes + 1):  # pass 0 is the warm-up
-            for name, kind, fn, config in candidates:
+            for name, kind, fn, config, alg in candidates:
+                tokens = by_alg[alg]
                 override = override_settings(DRF_OIDC_JWKS=configs[config]) if config else None
                 if override:
                     override.enable()
@@ -253,11 +273,13 @@ def measure(args: argparse.Namespace, issuer: Any, server: Any) -> dict[str, Any
                 "min_us": min(values),
                 "max_us": max(values),
                 "queries_per_call": queries.get(name, 0.0),
+                "alg": alg,
             }
-            for name, values in samples.items()
+            for (name, *_, alg), values in zip(candidates, samples.values(), strict=True)
         }
     return {
         "results": results,
+        **probes.probe(args, issuer, keys["RS256"], configs["stateless"], configs["stateless, memo off"]),
         "jwks_fetches": server.total("/jwks.json"),
         "discovery_fetches": server.total("/.well-known/openid-configuration"),
         "users": users,
@@ -297,27 +319,64 @@ PEERS = ("simplejwt stateless (JWK)", "drf-oidc-auth stateless")
 PEERS_DB = ("simplejwt + user lookup", "drf-oidc-auth + get_or_create")
 
 
+#: Issue 18's targets: (what, numerator row, denominator row, at most).
+TARGETS = [
+    ("first request (memo miss), RS256", "drf-oidc-jwks stateless, memo off", FLOORS["RS256"], 1.6),
+    ("first request (memo miss), ES256", "drf-oidc-jwks stateless, memo off, ES256", FLOORS["ES256"], 1.6),
+    ("first request (memo miss), EdDSA", "drf-oidc-jwks stateless, memo off, EdDSA", FLOORS["EdDSA"], 1.6),
+    ("memoised request", "drf-oidc-jwks stateless", FLOORS["RS256"], 0.12),
+    ("memoised, synced user used", "drf-oidc-jwks sync, user touched", FLOORS["RS256"], 0.5),
+]
+MEMO_BYTES_TARGET = 2048
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target's ratio per scenario, and whether it is met."""
+    out = []
+    for scenario, rows in report["results"].items():
+        for what, row, floor, limit in TARGETS:
+            ratio = rows[row]["median_us"] / rows[floor]["median_us"]
+            out.append({"scenario": scenario, "target": what, "ratio": ratio, "limit": limit, "met": ratio <= limit})
+    return out
+
+
 def table(report: dict[str, Any]) -> str:
     lines = []
     for scenario, rows in report["results"].items():
-        floor = rows["RSA verify (floor)"]["median_us"]
         decode = rows["jwt.decode (PyJWT)"]["median_us"]
         lines.append(f"\n### {scenario}\n")
         lines.append(
-            "| candidate | median µs | min–max µs | × floor | × jwt.decode | DB queries/call |\n"
+            "| candidate | median µs | min–max µs | × floor (its alg) | × jwt.decode | DB queries/call |\n"
             "| --- | ---: | ---: | ---: | ---: | ---: |"
         )
         for name, r in rows.items():
+            floor = rows[FLOORS[r["alg"]]]["median_us"]
+            vs_decode = f"{r['median_us'] / decode:.2f}" if r["alg"] == "RS256" else "–"
             lines.append(
                 f"| {name} | {r['median_us']:.1f} | {r['min_us']:.1f}–{r['max_us']:.1f} | "
-                f"{r['median_us'] / floor:.2f} | {r['median_us'] / decode:.2f} | {r['queries_per_call']:.2f} |"
+                f"{r['median_us'] / floor:.2f} | {vs_decode} | {r['queries_per_call']:.2f} |"
             )
         lines.append("")
-        ours = {k: v["median_us"] for k, v in rows.items() if k.startswith("drf-oidc-jwks")}
+        ours = {k: v["median_us"] for k, v in rows.items() if k.startswith("drf-oidc-jwks") and v["alg"] == "RS256"}
         for peer in PEERS + PEERS_DB:
             p = rows[peer]["median_us"]
             compared = ", ".join(f"{k.removeprefix('drf-oidc-jwks ')} {p / v:.1f}×" for k, v in ours.items())
             lines.append(f"- vs {peer}: drf-oidc-jwks is faster by {compared}")
+    lines.append("\n### Targets (issue 18)\n")
+    lines.append("| scenario | target | ratio | at most | met |\n| --- | --- | ---: | ---: | --- |")
+    for t in report["targets"]:
+        lines.append(
+            f"| {t['scenario']} | {t['target']} | {t['ratio']:.2f} | {t['limit']} | {'yes' if t['met'] else 'no'} |"
+        )
+    per_entry = report["memo_bytes_per_entry"]
+    lines.append(
+        f"| – | memo memory per entry ({report['typical_token_bytes']:.0f}-byte tokens, tracemalloc) | "
+        f"{per_entry:.0f} B | {MEMO_BYTES_TARGET} B | {'yes' if per_entry <= MEMO_BYTES_TARGET else 'no'} |"
+    )
+    if "profile" in report:
+        from bench.probes import profile_table
+
+        lines.append(profile_table(report["profile"]["top"], report["profile"]["calls"]))
     lines.append(
         f"\nJWKS fetches in the whole run: {report['jwks_fetches']} "
         f"(discovery: {report['discovery_fetches']}, by drf-oidc-auth)"
@@ -332,11 +391,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=1000, help="distinct users (default 1000)")
     parser.add_argument("--passes", type=int, default=9, help="timed passes after the warm-up (default 9)")
     parser.add_argument("--quick", action="store_true", help="small counts, to keep the benchmark working in CI")
+    parser.add_argument("--profile", action="store_true", help="also profile the memo-miss path (cProfile)")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"), help="where to write JSON")
     args = parser.parse_args(argv)
     if args.quick:
         args.users, args.passes = 50, 2
     report = build(args)
+    report["targets"] = targets(report)
     print(table(report))
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The ``Claims`` value object on ``request.auth``; ``CLAIMS`` paths and ``PROVIDER`` presets.
+"""The ``Claims`` value object on ``request.auth`` (immutable, attributes computed on first access).
 
 A claim path says where in the verified payload an attribute is read from:
 
@@ -21,10 +21,11 @@ See docs/claims.md.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .claim_paths import CLAIM_ATTRIBUTES, PRESETS, AnyOf, ClaimPath, normalise_path, resolve_claim_paths
+from .frozen import FrozenDict, FrozenList, freeze
 
 __all__ = [
     "CLAIM_ATTRIBUTES",
@@ -32,10 +33,13 @@ __all__ = [
     "AnyOf",
     "ClaimPath",
     "Claims",
+    "FrozenDict",
+    "FrozenList",
     "as_bool",
     "as_set",
     "as_str",
     "as_tuple",
+    "freeze",
     "is_machine_token",
     "lookup",
     "lookup_all",
@@ -108,56 +112,69 @@ def _scalar_str(value: Any) -> str | None:
     return None
 
 
-def _items(value: Any, separators: str) -> list[str]:
-    """The strings in one claim value: split a string, flatten a list, keys of an object."""
+def _split(text: str, commas: bool) -> list[str]:
+    # RFC 6749 3.3: scope tokens are separated by SP (U+0020) only; other whitespace is part of a token.
+    if commas:
+        text = text.replace(",", " ")
+    return [part for part in text.split(" ") if part]
+
+
+def _items(value: Any, commas: bool, any_key: bool = False) -> list[str]:
+    """The strings in one claim value: split a string, the items of a list, the truthy keys of an object.
+
+    Items are exact strings: nothing is stripped, so ``"admin "`` is not ``"admin"``. ``any_key``: every
+    key of an object counts, whatever its value (organizations listed with their attributes).
+    """
     if isinstance(value, str):
-        text: str = value
-        for sep in separators:
-            text = text.replace(sep, " ")
-        return text.split()
+        return _split(value, commas)
     if isinstance(value, (list, tuple)):
         out: list[str] = []
         for item in value:
             s = _scalar_str(item)
-            if s is not None and s.strip():
-                out.append(s.strip())
+            if s:
+                out.append(s)
         return out
     if isinstance(value, Mapping):
-        # {"admin": true, "editor": {...}} (Zitadel, Keycloak organizations): the keys whose values are truthy
-        keys: list[str] = [k for k, v in value.items() if isinstance(k, str) and k.strip() and v not in (None, False)]
-        return keys
+        # {"admin": true, "editor": {...}} (Zitadel, Keycloak organizations): the keys whose values are
+        # truthy, so {"admin": []}, {"admin": ""} and {"admin": {}} grant nothing.
+        return [k for k, v in value.items() if isinstance(k, str) and k and (v or any_key)]
     s = _scalar_str(value)
     return [s] if s else []
 
 
+_EMPTY: frozenset[str] = frozenset()
+
+
 def as_set(value: Any, *, commas: bool = False) -> frozenset[str]:
-    """Normalise a string, space-separated string, list or object into a frozenset of strings."""
-    return frozenset(_items(value, "," if commas else ""))
+    """Normalise a string (split on spaces, and commas if asked), list or object into a frozenset of strings."""
+    return frozenset(_items(value, commas)) or _EMPTY
 
 
 def _set_of(values: list[Any], commas: bool) -> frozenset[str]:
+    if len(values) == 1:
+        return as_set(values[0], commas=commas)
     out: set[str] = set()
     for value in values:
-        out.update(_items(value, "," if commas else ""))
-    return frozenset(out)
+        out.update(_items(value, commas))
+    return frozenset(out) if out else _EMPTY
 
 
 def as_tuple(value: Any) -> tuple[str, ...]:
     """Normalise into an ordered tuple of distinct strings (strings split on commas and spaces)."""
-    return tuple(dict.fromkeys(_items(value, ",")))
+    return tuple(dict.fromkeys(_items(value, True)))
 
 
 def as_str(value: Any) -> str | None:
     """Normalise a scalar into a non-empty string, or None (a one-item list gives its item)."""
-    if isinstance(value, list) and len(value) == 1:
+    if isinstance(value, (list, tuple)) and len(value) == 1:
         value = value[0]
     s = _scalar_str(value)
     return s if s else None
 
 
 def as_bool(value: Any) -> bool:
-    """True for JSON true and the string "true" (Cognito sends some booleans as strings)."""
-    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+    """True for JSON true and the string "true" in any ASCII case, nothing around it (Cognito's string booleans)."""
+    return value is True or (isinstance(value, str) and len(value) == 4 and value.isascii() and value.lower() == "true")
 
 
 def _first_str(values: list[Any]) -> str | None:
@@ -193,37 +210,112 @@ def is_machine_token(payload: Mapping[str, Any]) -> bool:
     return payload.get("oid") == sub and "scp" not in payload
 
 
-class Claims(Mapping[str, Any]):
-    """The verified token payload, with normalised attributes read through ``CLAIMS``.
+def _one(name: str) -> Callable[[Claims], str | None]:
+    def resolve(c: Claims) -> str | None:
+        path = c.paths.get(name)
+        if type(path) is str and path in c.raw:  # the common case, one top-level claim: same answer, faster
+            return as_str(c.raw[path])
+        return _first_str(lookup_all(c.raw, path))
 
-    ``claims["any_claim"]`` and ``claims.get("any_claim")`` read the raw payload.
+    return resolve
+
+
+def _many(name: str, commas: bool = False) -> Callable[[Claims], frozenset[str]]:
+    def resolve(c: Claims) -> frozenset[str]:
+        path = c.paths.get(name)
+        if type(path) is str and path in c.raw:
+            return as_set(c.raw[path], commas=commas)
+        return _set_of(lookup_all(c.raw, path), commas)
+
+    return resolve
+
+
+def _sub(c: Claims) -> str | None:
+    found = _one("subject")(c) if "subject" in c.paths else None
+    return found if found is not None else as_str(c.raw.get("sub"))
+
+
+def _audience(c: Claims) -> tuple[str, ...]:
+    aud = c.raw.get("aud")
+    return (aud,) if isinstance(aud, str) else as_tuple(aud)
+
+
+def _organization_ids(c: Claims) -> tuple[str, ...]:
+    orgs: list[str] = []
+    for value in lookup_all(c.raw, c.paths.get("organization_ids")):
+        orgs.extend(_items(value, True, any_key=True))
+    return tuple(dict.fromkeys(orgs))
+
+
+def _timestamp(value: Any) -> datetime.datetime | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 253402300800:
+        return datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc)
+    return None
+
+
+#: How each attribute is computed from (raw, paths), on first access. Roles may be comma-separated
+#: (Better Auth's admin plugin); scopes and permissions never are.
+_RESOLVERS: dict[str, Callable[[Claims], Any]] = {
+    "sub": _sub,
+    "issuer": lambda c: as_str(c.raw.get("iss")),
+    "audience": _audience,
+    "roles": _many("roles", commas=True),
+    "scopes": _many("scopes"),
+    "permissions": _many("permissions"),
+    "tenant_id": _one("tenant_id"),
+    "organization_ids": _organization_ids,
+    "org_role": _one("org_role"),
+    "client_id": _one("client_id"),
+    "is_machine": lambda c: is_machine_token(c.raw),
+    "expires_at": lambda c: _timestamp(c.raw.get("exp")),
+    "issued_at": lambda c: _timestamp(c.raw.get("iat")),
+    "email": _one("email"),
+    "email_verified": lambda c: any(as_bool(v) for v in lookup_all(c.raw, c.paths.get("email_verified"))[:1]),
+    "name": _one("name"),
+    "given_name": _one("given_name"),
+    "family_name": _one("family_name"),
+    "username": _one("username"),
+}
+
+
+class _Referable:
+    # Claims can be weakly referenced (the user sync keys what it derives by the Claims object), while
+    # Claims.__slots__ stays the list of its attributes (oidc_decode prints them).
+    __slots__ = ("__weakref__",)
+
+
+class Claims(_Referable, Mapping[str, Any]):
+    """The verified token payload, with normalised attributes read through ``CLAIMS``; immutable.
+
+    ``claims["any_claim"]`` and ``claims.get("any_claim")`` read the raw payload (deep read-only).
     """
 
-    __slots__ = (
-        "raw",
-        "header",
-        "paths",
-        "sub",
-        "issuer",
-        "audience",
-        "roles",
-        "scopes",
-        "permissions",
-        "tenant_id",
-        "organization_ids",
-        "org_role",
-        "client_id",
-        "is_machine",
-        "expires_at",
-        "issued_at",
-        "email",
-        "email_verified",
-        "name",
-        "given_name",
-        "family_name",
-        "username",
-        "_derived",
-    )
+    #: The normalised attributes, each computed on first access and kept (the object never changes).
+    ATTRIBUTES = tuple(_RESOLVERS)
+    __slots__ = ("raw", "header", "paths", *ATTRIBUTES)
+
+    raw: Mapping[str, Any]
+    header: Mapping[str, Any]
+    paths: Mapping[str, ClaimPath]
+    sub: str | None
+    issuer: str | None
+    audience: tuple[str, ...]
+    roles: frozenset[str]
+    scopes: frozenset[str]
+    permissions: frozenset[str]
+    tenant_id: str | None
+    organization_ids: tuple[str, ...]
+    org_role: str | None
+    client_id: str | None
+    is_machine: bool
+    expires_at: datetime.datetime | None
+    issued_at: datetime.datetime | None
+    email: str | None
+    email_verified: bool
+    name: str | None
+    given_name: str | None
+    family_name: str | None
+    username: str | None
 
     def __init__(
         self,
@@ -231,46 +323,51 @@ class Claims(Mapping[str, Any]):
         paths: Mapping[str, ClaimPath] | None = None,
         header: Mapping[str, Any] | None = None,
     ) -> None:
-        paths = paths if paths is not None else PRESETS["generic"]
-        #: Values computed from the claims and kept with them (e.g. the user-sync fingerprint): a memoised
-        #: token's Claims object is reused across requests, so they are computed once per token.
-        self._derived: dict[str, Any] = {}
-        self.raw: Mapping[str, Any] = payload
-        self.header: Mapping[str, Any] = header or {}
-        self.paths = paths
+        """Wrap a verified payload, deep-frozen (a copy: later changes to ``payload`` do not show through)."""
+        setter = object.__setattr__
+        setter(self, "raw", payload if type(payload) is FrozenDict else freeze(dict(payload)))
+        setter(self, "header", header if type(header) is FrozenDict else freeze(dict(header or {})))
+        setter(self, "paths", paths if paths is not None else PRESETS["generic"])
 
-        def one(name: str) -> str | None:
-            return _first_str(lookup_all(payload, paths.get(name)))
+    if not TYPE_CHECKING:  # for mypy, a misspelt attribute stays an error
 
-        def many(name: str, commas: bool = False) -> frozenset[str]:
-            return _set_of(lookup_all(payload, paths.get(name)), commas)
+        def __getattr__(self, name: str) -> Any:
+            # Only reached while the slot is empty: compute once, then the slot answers directly.
+            resolve = _RESOLVERS.get(name)
+            if resolve is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            value = resolve(self)
+            object.__setattr__(self, name, value)
+            return value
 
-        self.sub: str | None = one("subject") if "subject" in paths else as_str(payload.get("sub"))
-        if self.sub is None:
-            self.sub = as_str(payload.get("sub"))
-        self.issuer: str | None = as_str(payload.get("iss"))
-        aud = payload.get("aud")
-        self.audience: tuple[str, ...] = (aud,) if isinstance(aud, str) else as_tuple(aud)
-        # Roles may be comma-separated (Better Auth's admin plugin); scopes and permissions never are.
-        self.roles: frozenset[str] = many("roles", commas=True)
-        self.scopes: frozenset[str] = many("scopes")
-        self.permissions: frozenset[str] = many("permissions")
-        self.tenant_id: str | None = one("tenant_id")
-        orgs: list[str] = []
-        for value in lookup_all(payload, paths.get("organization_ids")):
-            orgs.extend(_items(value, ","))
-        self.organization_ids: tuple[str, ...] = tuple(dict.fromkeys(orgs))
-        self.org_role: str | None = one("org_role")
-        self.client_id: str | None = one("client_id")
-        self.is_machine: bool = is_machine_token(payload)
-        self.expires_at: datetime.datetime | None = _timestamp(payload.get("exp"))
-        self.issued_at: datetime.datetime | None = _timestamp(payload.get("iat"))
-        self.email: str | None = one("email")
-        self.email_verified: bool = any(as_bool(v) for v in lookup_all(payload, paths.get("email_verified"))[:1])
-        self.name: str | None = one("name")
-        self.given_name: str | None = one("given_name")
-        self.family_name: str | None = one("family_name")
-        self.username: str | None = one("username")
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Claims are read-only: {name!r} cannot be set (the object is shared by requests)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Claims are read-only: {name!r} cannot be deleted")
+
+    # By identity, so a Claims object can key a WeakKeyDictionary (what the user sync derives from one
+    # token); equality stays the Mapping's (same payload), which identity hashing never contradicts
+    # for dict lookups that find the very object.
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        # Identity first: a WeakKeyDictionary lookup compares the very object with itself, and the
+        # Mapping default would copy both payloads into dicts to find that out.
+        if other is self:
+            return True
+        if isinstance(other, Claims):
+            return self.raw == other.raw
+        return self.raw == other if isinstance(other, Mapping) else NotImplemented
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Claims, (self.raw, dict(self.paths), self.header))
+
+    def __copy__(self) -> Claims:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Claims:
+        return self
 
     def __getitem__(self, key: str) -> Any:
         return self.raw[key]
@@ -287,9 +384,3 @@ class Claims(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"<Claims iss={self.issuer!r} sub={self.sub!r}>"
-
-
-def _timestamp(value: Any) -> datetime.datetime | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 253402300800:
-        return datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc)
-    return None

@@ -14,7 +14,6 @@ token itself) until the earlier of their expiry and ``TOKEN_CACHE_TTL``.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import json
@@ -23,12 +22,12 @@ import re
 import threading
 import time
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from django.core.exceptions import ImproperlyConfigured
 from jwt.algorithms import get_default_algorithms
 
-from .claims import Claims
+from .claims import Claims, freeze
 from .conf import IssuerSettings, Settings, get_settings, register_reset
 from .exceptions import (
     InvalidAudience,
@@ -45,7 +44,13 @@ from .exceptions import (
 )
 from .jwks import JWKSClient, PublicKey, get_client
 
-_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+# RFC 4648 3.5 / RFC 7515 2: a segment of length 2 or 3 (mod 4) ends in a character whose low 4 or 2
+# bits are unused and must be zero; otherwise several texts decode to the same bytes (one token, many
+# spellings, so a revocation list or replay store keyed on the text could be bypassed).
+_CANONICAL_LAST = {0: None, 2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+_PADDING = {0: b"", 2: b"==", 3: b"="}
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _MAX_KID = 256
 _ALGORITHMS = get_default_algorithms()
@@ -53,9 +58,14 @@ _NUMBER = (int, float)
 
 
 def _b64decode(segment: str) -> bytes:
-    if not _B64URL.match(segment) or len(segment) % 4 == 1:
+    """Decode one segment of canonical, unpadded base64url; anything else is a ValueError."""
+    rem = len(segment) % 4
+    if rem == 1 or not _B64URL.fullmatch(segment):
         raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    last = _CANONICAL_LAST[rem]
+    if last is not None and segment[-1] not in last:
+        raise ValueError("non-canonical base64url (unused bits set)")
+    return binascii.a2b_base64(segment.encode("ascii").translate(_TO_STANDARD) + _PADDING[rem])
 
 
 def _reject_constant(name: str) -> Any:
@@ -64,12 +74,29 @@ def _reject_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+# The C scanner behind decode(), called directly (set by JSONDecoder.__init__, absent from the stubs).
+_SCAN: Any = getattr(_DECODER, "scan_once")  # noqa: B009
+_HEADERS: dict[str, dict[str, Any]] = {}
+# Tokens from one key share one header text: its parse is kept (a pure function of the text, so safe
+# before verification), bounded in count and in the length of what is kept.
+_HEADERS_MAX, _HEADER_MAX_CHARS = 256, 512
+
+
+def _decode_json(text: str) -> Any:
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:
+        end = -1
+    if end != len(text):
+        # Whitespace around the value (valid JSON), or an error: the full decoder decides.
+        value = _DECODER.decode(text)
+    return value
 
 
 def _json_object(segment: str, what: str) -> dict[str, Any]:
     try:
         text = _b64decode(segment).decode("utf-8")
-        value = _DECODER.decode(text)
+        value = _decode_json(text)
         if _SURROGATE_ESCAPE.search(text):
             # "\ud800" escapes smuggle lone surrogates, which no UTF-8 text holds (RFC 8725 3.7, RFC 7493
             # 2.1): refuse them here (UnicodeEncodeError), or every view rendering the claim would 500.
@@ -121,7 +148,9 @@ def read_unverified(raw: str | bytes, max_bytes: int) -> Parsed:
         raise MalformedToken("JWE (5 segments)", description="Encrypted tokens are not accepted.")
     if len(segments) != 3 or not all(segments[:2]):
         raise MalformedToken(f"{len(segments)} segments, 3 expected")
-    header = _json_object(segments[0], "header")
+    header = _HEADERS.get(segments[0])
+    if header is None:
+        header = _read_header(segments[0])
     payload = _json_object(segments[1], "payload")
     try:
         signature = _b64decode(segments[2])
@@ -129,6 +158,18 @@ def read_unverified(raw: str | bytes, max_bytes: int) -> Parsed:
         raise MalformedToken("signature is not base64url") from None
     signing_input = f"{segments[0]}.{segments[1]}".encode("ascii")
     return Parsed(raw, header, payload, signing_input, signature)
+
+
+def _read_header(segment: str) -> dict[str, Any]:
+    try:
+        header: dict[str, Any] = freeze(_json_object(segment, "header"))
+    except RecursionError:
+        raise MalformedToken("header nests too deeply") from None
+    if len(segment) <= _HEADER_MAX_CHARS:
+        if len(_HEADERS) >= _HEADERS_MAX:
+            _HEADERS.clear()
+        _HEADERS[segment] = header
+    return header
 
 
 def _check_header(header: Mapping[str, Any], issuer: IssuerSettings) -> tuple[str, str | None]:
@@ -159,17 +200,25 @@ def _number(payload: Mapping[str, Any], name: str) -> float | None:
         raise MalformedToken(f"{name} is not a number: {safe(value)}")
     # JSON allows 1e400 (read as inf) and integers too large for a float, which would raise
     # OverflowError in the arithmetic below (a 500): neither is a meaningful NumericDate.
-    try:
-        finite = math.isfinite(value)
-    except OverflowError:
-        finite = False
-    if not finite:
+    if not _finite(value):
         raise MalformedToken(f"{name} is not a finite number")
     return value
 
 
+def _finite(value: Any) -> bool:
+    try:
+        return isinstance(value, _NUMBER) and not isinstance(value, bool) and math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def validate_claims(payload: Mapping[str, Any], issuer: IssuerSettings, leeway: float, now: float) -> None:
-    """Check the registered claims with PyJWT's semantics; raise TokenError with the stable code."""
+    """Check the registered claims with PyJWT's semantics; raise TokenError with the stable code.
+
+    A non-finite ``leeway`` is ImproperlyConfigured: NaN or infinity would turn every time check off.
+    """
+    if not _finite(leeway):
+        raise ImproperlyConfigured(f"DRF_OIDC_JWKS LEEWAY must be a finite number of seconds, not {leeway!r}")
     for name in issuer.required_claims:
         if name not in payload:
             if name == "aud":
@@ -329,10 +378,10 @@ def verify_token(raw: str | bytes, settings: Settings | None = None, *, now: flo
     key = client.get_key(kid, alg)
     verify_signature(parsed, key, alg)
     validate_claims(payload, issuer, s.leeway, clock)
-    claims = Claims(MappingProxyType(payload), issuer.claims, MappingProxyType(header))
-    if issuer.userinfo:
-        # Kept out of repr and the mapping: only the userinfo request of the user sync presents it.
-        claims._derived["bearer"] = parsed.token
+    try:
+        claims = Claims(payload, issuer.claims, header)
+    except RecursionError:
+        raise MalformedToken("payload nests too deeply") from None
     if memo is not None:
         exp = payload.get("exp")
         until = clock + s.token_cache_ttl

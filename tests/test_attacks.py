@@ -382,6 +382,60 @@ def test_a_deactivated_user_cannot_come_back_as_a_machine_by_changing_the_token_
     assert_refused(call(keycloak), "user_inactive")
 
 
+# -- one token, one spelling; exact claims (issue 13, issue 20) ---------------------
+
+
+def test_unencoded_payload_b64_false_is_refused(oidc_settings, issuer, call):
+    # RFC 7797: with b64 false the payload is signed as it is, not base64url: a second way to read one
+    # signature. Refused whether or not b64 is also listed in crit, and whichever payload form is sent.
+    key = issuer.key
+    body = json.dumps(issuer.claims(role="admin"), separators=(",", ":"))
+    for header in (
+        {"alg": "RS256", "kid": key.kid, "b64": False},
+        {"alg": "RS256", "kid": key.kid, "b64": False, "crit": ["b64"]},
+    ):
+        encoded = sign(header, body.encode(), key.private_key, "RS256")
+        assert_refused(call(encoded), "malformed_token")
+        head = b64(json.dumps(header).encode())
+        raw_input = f"{head}.{body}".encode()
+        raw_signature = b64(jwt.get_algorithm_by_name("RS256").sign(raw_input, key.private_key))
+        assert_refused(call(f"{head}.{body}.{raw_signature}"), "malformed_token")
+        assert_refused(call(f"{head}..{raw_signature}"), "malformed_token")  # RFC 7797 detached form
+    assert call(issuer.token(role="admin")).status_code == 200
+
+
+def test_a_second_spelling_of_a_genuine_token_is_refused(oidc_settings, issuer, call):
+    # RFC 4648 3.5 / RFC 7515 2: unpadded base64url with unused bits zero is the only spelling, so a
+    # revocation list, replay store or log keyed on the token text sees every token under one name.
+    token = issuer.token()
+    head, body, signature = token.split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    low_bits = alphabet[alphabet.index(signature[-1]) | 0b1111]  # RS256-2048: 4 unused bits
+    assert base64.urlsafe_b64decode(signature[:-1] + low_bits + "==") == base64.urlsafe_b64decode(signature + "==")
+    for spelling in (
+        f"{head}.{body}.{signature[:-1]}{low_bits}",
+        token + "==",
+        f"{head}.{body}.{signature[:20]}!{signature[20:]}",
+        f"{head}=.{body}.{signature}",
+        f"{head}.{body}.+{signature[1:]}",  # the standard alphabet's + is not base64url
+    ):
+        assert_refused(call(spelling), "malformed_token")
+    assert call(token).status_code == 200
+
+
+@pytest.mark.parametrize("role", ["admin ", " admin", "admin\t", "\u00a0admin", "admin\u2003"])
+def test_a_role_padded_with_whitespace_does_not_grant_the_role(oidc_settings, issuer, call, role):
+    assert call(issuer.token(roles=[role]), path="/api/admin/users").status_code == 403
+    assert call(issuer.token(roles={"admin": []}), path="/api/admin/users").status_code == 403
+    assert call(issuer.token(roles=["admin"]), path="/api/admin/users").status_code == 200
+
+
+@pytest.mark.parametrize("scope", ["reports:read\u00a0other", "reports:read\u2003", "reports:read\tother"])
+def test_a_scope_joined_by_other_whitespace_than_a_space_does_not_grant_the_scope(oidc_settings, issuer, call, scope):
+    assert call(issuer.token(scope=scope), path="/api/reports").status_code == 403
+    assert call(issuer.token(scope="other reports:read"), path="/api/reports").status_code == 200
+
+
 # -- the catalogue and docs/security.md agree -------------------------------------
 
 

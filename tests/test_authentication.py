@@ -380,3 +380,24 @@ def test_get_user_is_handed_the_presented_token_for_userinfo(oidc_settings, issu
     response = _View.run(Recording, token)
     assert (response.status_code, response.data["email"], handed) == (200, "info@example.com", [token])
     assert server.last_headers["/userinfo"]["Authorization"] == f"Bearer {token}"
+
+
+# -- REQUIRED_SCOPES is all-of; b64: false (issue 20) ------------------------------
+
+
+def test_required_scopes_needs_every_listed_scope_not_just_one(oidc_settings, issuer, call):
+    oidc_settings(REQUIRED_SCOPES=["api", "reports:read"])
+    for scope in ("api", "reports:read", "api reports:write", "", "api\u00a0reports:read"):
+        response = call(issuer.token(scope=scope))
+        assert response.status_code == 403, scope
+        assert response.json()["code"] == "insufficient_scope"
+    assert call(issuer.token(scope="reports:read other api")).status_code == 200
+
+
+def test_a_b64_false_header_is_refused_even_with_a_genuine_signature(oidc_settings, issuer, call):
+    # Signed by hand: the payload base64url-encoded as usual, only the header says b64 false.
+    header = {"alg": "RS256", "typ": "JWT", "kid": issuer.key.kid, "b64": False}
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(issuer.claims()).encode())}"
+    signature = jwt.get_algorithm_by_name("RS256").sign(signing_input.encode(), issuer.key.private_key)
+    assert_refused(call(f"{signing_input}.{b64(signature)}"), "malformed_token")
+    assert call(issuer.token(headers={"b64": True})).status_code == 200

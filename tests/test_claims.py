@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
+import gc
+import json
+import pickle
+import weakref
 from typing import Any
 
 import pytest
@@ -12,6 +17,8 @@ from drf_oidc_jwks.claims import (
     PRESETS,
     AnyOf,
     Claims,
+    FrozenDict,
+    FrozenList,
     is_machine_token,
     lookup,
     normalise_path,
@@ -248,3 +255,169 @@ def test_subject_path_reads_another_claim_and_falls_back_to_sub() -> None:
 def test_machine_tokens_are_recognised_for_every_provider(payload: dict[str, Any], machine: bool) -> None:
     assert is_machine_token(payload) is machine
     assert claims(payload).is_machine is machine
+
+
+# -- exact means exact (issue 13) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("item", ["admin ", " admin", "admin\t", "\u00a0admin", "admin\u2003", "admin\n", "Admin"])
+def test_role_list_items_are_exact_strings_never_stripped(item: str) -> None:
+    c = claims({"roles": [item]})
+    assert "admin" not in c.roles
+    assert c.roles == {item}
+
+
+@pytest.mark.parametrize("value", [[], "", {}, None, False, 0])
+def test_a_roles_object_counts_only_keys_whose_values_are_truthy(value: Any) -> None:
+    assert claims({"roles": {"admin": value, "editor": True}}).roles == {"editor"}
+    assert claims({"roles": {"admin": {"org": "acme"}}}).roles == {"admin"}
+
+
+@pytest.mark.parametrize("value", ["docs:read\u00a0other", "docs:read\u2003", "docs:read\tother", "docs:read\nx"])
+def test_scope_strings_are_split_on_u0020_only(value: str) -> None:
+    c = claims({"scope": value})
+    assert "docs:read" not in c.scopes
+    assert claims({"scope": "docs:read  other "}).scopes == {"docs:read", "other"}
+
+
+@pytest.mark.parametrize("value", ["TRUE ", " true", "true\n", "\u00a0true", "tru\u0435", "yes", "1", "", ["true"]])
+def test_email_verified_is_json_true_or_the_word_true_with_nothing_around_it(value: Any) -> None:
+    assert claims({"email_verified": value}).email_verified is False
+    assert claims({"email_verified": "TRUE"}).email_verified is True
+
+
+# -- immutable all the way down (issue 12) -------------------------------------------
+
+
+def frozen_claims() -> Claims:
+    return claims({"sub": "alice", "roles": ["user"], "realm_access": {"roles": ["user"]}, "list": [{"a": [1]}]})
+
+
+@pytest.mark.parametrize("name", ["roles", "sub", "raw", "header", "paths", "anything", "_derived"])
+def test_no_attribute_of_claims_can_be_set_or_deleted(name: str) -> None:
+    c = frozen_claims()
+    with pytest.raises(AttributeError):
+        setattr(c, name, frozenset({"admin"}))
+    with pytest.raises(AttributeError):
+        delattr(c, name)
+    assert c.roles == {"user"}
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        pytest.param(lambda raw: raw["roles"].append("admin"), id="list.append"),
+        pytest.param(lambda raw: raw["roles"].extend(["admin"]), id="list.extend"),
+        pytest.param(lambda raw: raw["roles"].insert(0, "admin"), id="list.insert"),
+        pytest.param(lambda raw: raw["roles"].__setitem__(0, "admin"), id="list[0]="),
+        pytest.param(lambda raw: raw["roles"].__delitem__(0), id="del list[0]"),
+        pytest.param(lambda raw: raw["roles"].__iadd__(["admin"]), id="list+="),
+        pytest.param(lambda raw: raw["roles"].__imul__(2), id="list*="),
+        pytest.param(lambda raw: raw["roles"].pop(), id="list.pop"),
+        pytest.param(lambda raw: raw["roles"].remove("user"), id="list.remove"),
+        pytest.param(lambda raw: raw["roles"].clear(), id="list.clear"),
+        pytest.param(lambda raw: raw["roles"].sort(), id="list.sort"),
+        pytest.param(lambda raw: raw["roles"].reverse(), id="list.reverse"),
+        pytest.param(lambda raw: raw.__setitem__("roles", ["admin"]), id="raw[k]="),
+        pytest.param(lambda raw: raw.update(roles=["admin"]), id="raw.update"),
+        pytest.param(lambda raw: raw.__ior__({"roles": ["admin"]}), id="raw|="),
+        pytest.param(lambda raw: raw.setdefault("scope", "admin"), id="raw.setdefault"),
+        pytest.param(lambda raw: raw.pop("roles"), id="raw.pop"),
+        pytest.param(lambda raw: raw.popitem(), id="raw.popitem"),
+        pytest.param(lambda raw: raw.clear(), id="raw.clear"),
+        pytest.param(lambda raw: raw.__delitem__("roles"), id="del raw[k]"),
+        pytest.param(lambda raw: raw["realm_access"].__setitem__("roles", ["admin"]), id="nested dict"),
+        pytest.param(lambda raw: raw["realm_access"]["roles"].append("admin"), id="nested list"),
+        pytest.param(lambda raw: raw["list"][0]["a"].append(2), id="list in dict in list"),
+    ],
+)
+def test_the_raw_payload_is_frozen_all_the_way_down(mutate: Any) -> None:
+    c = frozen_claims()
+    with pytest.raises(TypeError, match="read-only"):
+        mutate(c.raw)
+    assert c.raw == {"sub": "alice", "roles": ["user"], "realm_access": {"roles": ["user"]}, "list": [{"a": [1]}]}
+    assert c.roles == {"user"}
+    assert claims(dict(c.raw), "keycloak").roles == {"user"}
+
+
+def test_calling_init_again_does_not_refill_a_frozen_dict_or_list() -> None:
+    c = frozen_claims()
+    c.raw.__init__(roles=["admin"])  # type: ignore[misc]
+    c.raw["roles"].__init__(["admin"])  # type: ignore[misc]
+    assert c.raw["roles"] == ["user"] and c.roles == {"user"}
+
+
+def test_mutating_the_source_payload_afterwards_does_not_show_through() -> None:
+    payload: dict[str, Any] = {"sub": "alice", "roles": ["user"]}
+    c = claims(payload)
+    payload["roles"].append("admin")
+    payload["sub"] = "mallory"
+    assert (c.sub, c["roles"], c.roles) == ("alice", ["user"], {"user"})
+
+
+def test_frozen_payload_is_still_json_a_dict_and_a_list() -> None:
+    c = frozen_claims()
+    assert json.loads(json.dumps(c.raw)) == {
+        "sub": "alice",
+        "roles": ["user"],
+        "realm_access": {"roles": ["user"]},
+        "list": [{"a": [1]}],
+    }
+    assert isinstance(c.raw, dict) and isinstance(c.raw["roles"], list)
+    assert isinstance(c.raw, FrozenDict) and isinstance(c.raw["realm_access"]["roles"], FrozenList)
+    assert c.claim("realm_access.roles") == ["user"]
+    assert c.header == {}
+
+
+def test_claims_survive_copy_deepcopy_and_pickle_unchanged_and_frozen() -> None:
+    c = frozen_claims()
+    assert copy.copy(c) is c and copy.deepcopy(c) is c
+    back = pickle.loads(pickle.dumps(c))
+    assert back == c and back.roles == {"user"} and back.paths == c.paths
+    with pytest.raises(TypeError):
+        back.raw["roles"].append("admin")
+
+
+def test_claims_can_key_a_weak_dictionary_and_are_hashed_by_identity() -> None:
+    c, twin = frozen_claims(), frozen_claims()
+    derived: weakref.WeakKeyDictionary[Claims, str] = weakref.WeakKeyDictionary()
+    derived[c] = "fingerprint"
+    assert c == twin and derived.get(twin) is None and derived[c] == "fingerprint"
+    del c
+    gc.collect()
+    assert len(derived) == 0
+
+
+# -- attributes on first access (issue 18) ----------------------------------------
+
+
+def test_every_attribute_is_computed_once_on_first_access_and_then_kept() -> None:
+    c = claims({"sub": "alice", "roles": ["a", "b"], "aud": ["x"], "exp": 1700000300, "scope": "s"})
+    for name in Claims.ATTRIBUTES:
+        assert getattr(c, name) is getattr(c, name)
+    assert (c.roles, c.scopes, c.audience) == ({"a", "b"}, {"s"}, ("x",))
+
+
+def test_claims_slots_list_the_public_attributes_and_nothing_private() -> None:
+    # oidc_decode prints type(claims).__slots__ minus raw/header/paths: the contract's attribute names.
+    names = set(Claims.__slots__) - {"raw", "header", "paths"}
+    assert names == set(Claims.ATTRIBUTES)
+    assert {"sub", "issuer", "audience", "roles", "scopes", "permissions", "tenant_id"} <= names
+    assert {"organization_ids", "org_role", "expires_at"} <= names
+    assert not any(name.startswith("_") for name in names)
+    with pytest.raises(AttributeError):
+        frozen_claims()._derived  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_oidc_decode_prints_every_claims_attribute_and_no_derived_slot() -> None:
+    from drf_oidc_jwks.management.commands.oidc_decode import claims_attributes
+
+    printed = claims_attributes(claims({"sub": "alice", "roles": ["b", "a"]}))
+    assert set(printed) == set(Claims.ATTRIBUTES)
+    assert printed["roles"] == ["a", "b"] and printed["sub"] == "alice"
+
+
+def test_claims_equal_their_payload_and_an_equal_claims_object() -> None:
+    c = frozen_claims()
+    assert c == c and c == frozen_claims() and c == dict(c.raw)
+    assert c != claims({"sub": "mallory"}) and c != {"sub": "alice"} and c != ["sub"]

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
+from django.urls import path
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from drf_oidc_jwks import tokens
 from drf_oidc_jwks.exceptions import TokenError
+from drf_oidc_jwks.permissions import HasRole
 from drf_oidc_jwks.tokens import verify_token
 
 
@@ -83,3 +89,62 @@ def test_claims_of_a_memoised_token_are_read_only(oidc_settings, issuer):
     claims = verify_token(issuer.token(role="user"))
     with pytest.raises(TypeError):
         claims.raw["role"] = "admin"  # type: ignore[index]
+
+
+# -- a view cannot change what the next request with the same token sees -------------
+
+
+def _attempt(change: Any) -> str:
+    try:
+        change()
+    except (AttributeError, TypeError) as exc:
+        return type(exc).__name__
+    return "changed"
+
+
+class MutatingView(APIView):
+    """A careless view: tries to grant itself admin on the shared, memoised ``request.auth``."""
+
+    def get(self, request: Request) -> Response:
+        auth = request.auth
+        attempts = {
+            "attribute": _attempt(lambda: setattr(auth, "roles", frozenset({"admin"}))),
+            "nested list": _attempt(lambda: auth.raw["roles"].append("admin")),
+            "nested object": _attempt(lambda: auth.raw["realm_access"].__setitem__("roles", ["admin"])),
+            "raw": _attempt(lambda: auth.raw.__setitem__("role", "admin")),
+        }
+        # The frozen payload renders through DRF's JSON renderer as the token's JSON.
+        return Response({"attempts": attempts, "roles": sorted(auth.roles), "raw": auth.raw})
+
+
+class AdminView(APIView):
+    permission_classes = [HasRole("admin")]
+
+    def get(self, request: Request) -> Response:
+        return Response({"admin": True})
+
+
+urlpatterns = [path("mutate", MutatingView.as_view()), path("admin", AdminView.as_view())]
+
+
+@pytest.mark.urls("tests.test_token_memo")
+def test_a_view_mutating_request_auth_leaves_the_next_request_with_the_same_token_unaffected(
+    oidc_settings, issuer, call
+):
+    token = issuer.token(roles=["user"], realm_access={"roles": ["user"]})
+    first = call(token, path="/mutate")
+    assert first.status_code == 200, first.content
+    assert first.json()["attempts"] == {
+        "attribute": "AttributeError",
+        "nested list": "TypeError",
+        "nested object": "TypeError",
+        "raw": "TypeError",
+    }
+    assert tokens._memo is not None and len(tokens._memo) == 1  # the next request reuses these very Claims
+    second = call(token, path="/mutate")
+    assert second.json()["roles"] == ["user"]
+    assert second.json()["raw"]["roles"] == ["user"] and second.json()["raw"]["realm_access"] == {"roles": ["user"]}
+    assert "role" not in second.json()["raw"]
+    denied = call(token, path="/admin")
+    assert denied.status_code == 403
+    assert call(issuer.token(roles=["admin"]), path="/admin").status_code == 200
