@@ -124,10 +124,12 @@ class TenantScopedMixin(_Base):
             values[head] = tenant
         if self.created_by_field:
             claims = self.request.auth
-            assert isinstance(claims, Claims)  # resolve_tenant() refused anything else
-            # The creator is who the token says on create, and never changes afterwards.
+            # The creator is who the token says on create, and never changes afterwards
+            # (resolve_tenant() in initial() already refused a request without Claims).
             values[self.created_by_field] = (
-                claims.sub if creating else getattr(serializer.instance, self.created_by_field)
+                (claims.sub if isinstance(claims, Claims) else None)
+                if creating
+                else getattr(serializer.instance, self.created_by_field)
             )
         return values
 
