@@ -15,8 +15,11 @@ class DrfOidcJwksConfig(AppConfig):
 
         from . import checks
         from .conf import reload_settings
+        from .user_state import connect_receivers
 
         checks.register()
+        # Forget a cached user state when a user or an identity is saved or deleted.
+        connect_receivers()
         setting_changed.connect(reload_settings, dispatch_uid="drf_oidc_jwks.reload_settings")
         if importlib.util.find_spec("drf_spectacular") is not None:
             from . import openapi  # noqa: F401  (registers the drf-spectacular security scheme)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from .user_state import connect_receivers
-
 
 class OIDCIdentity(models.Model):
     """One identity-provider account, (issuer, subject), linked to one Django user.
@@ -36,8 +34,3 @@ class OIDCIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} @ {self.issuer}"
-
-
-# Until AppConfig.ready connects them, the receivers that forget a cached user state when a user or an
-# identity is saved or deleted are connected here, when the models load.
-connect_receivers()

@@ -131,6 +131,7 @@ class Settings:
     userinfo_cache_ttl: float = key("USERINFO_CACHE_TTL", 300, _seconds)
     user_local_cache_ttl: float = key("USER_LOCAL_CACHE_TTL", 5, _seconds)
     user_cache_alias: str = key("USER_CACHE_ALIAS", "default", v.cache_alias("E024"))
+    user_sync_class: str = key("USER_SYNC_CLASS", "drf_oidc_jwks.users.UserSync", v.dotted_path)
     by_issuer: Mapping[str, IssuerSettings] = field(repr=False, default_factory=dict)
 
     def issuer_for(self, iss: Any) -> IssuerSettings | None:

@@ -171,6 +171,16 @@ def header_text(value: Any, ctx: Context) -> str:
     )
 
 
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+def dotted_path(value: Any, ctx: Context) -> str:
+    """A dotted import path (``package.module.Name``); importing it is left to first use, which names the key."""
+    if isinstance(value, str) and _DOTTED.fullmatch(value):
+        return value
+    raise fail("E013", f"{ctx.name} must be a dotted import path, not {value!r}.", f"e.g. {ctx.default!r}.")
+
+
 def optional(parse: Parse) -> Parse:
     """``None``, or what ``parse`` accepts."""
 

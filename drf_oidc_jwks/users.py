@@ -354,9 +354,7 @@ _current_sync: dict[str, UserSync] = {}
 
 def user_sync_class_path(s: Settings) -> str:
     """Return ``USER_SYNC_CLASS``, the dotted path of the :class:`UserSync` to use (the built-in by default)."""
-    # Read with a default: the key joins the settings table separately.
-    value = getattr(s, "user_sync_class", None)
-    return value if isinstance(value, str) and value else DEFAULT_USER_SYNC_CLASS
+    return s.user_sync_class
 
 
 def import_user_sync_class(path: str) -> type[UserSync]:
