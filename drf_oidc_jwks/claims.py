@@ -247,6 +247,18 @@ def _organization_ids(c: Claims) -> tuple[str, ...]:
     return tuple(dict.fromkeys(orgs))
 
 
+def _dpop_jkt(c: Claims) -> str | None:
+    # RFC 9449 6.1: a DPoP-bound token names the thumbprint of its key in cnf.jkt.
+    cnf = c.raw.get("cnf")
+    return as_str(cnf.get("jkt")) if isinstance(cnf, Mapping) else None
+
+
+def _amr(c: Claims) -> tuple[str, ...]:
+    value = c.raw.get("amr")
+    values = value if isinstance(value, (list, tuple)) else ()
+    return tuple(v for v in values if isinstance(v, str))
+
+
 def _timestamp(value: Any) -> datetime.datetime | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 253402300800:
         return datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc)
@@ -275,6 +287,12 @@ _RESOLVERS: dict[str, Callable[[Claims], Any]] = {
     "given_name": _one("given_name"),
     "family_name": _one("family_name"),
     "username": _one("username"),
+    # Session and authentication context (OIDC Core 2; RFC 9470 step-up), as the token carries them.
+    "sid": lambda c: as_str(c.raw.get("sid")),
+    "acr": lambda c: as_str(c.raw.get("acr")),
+    "amr": _amr,
+    "auth_time": lambda c: _timestamp(c.raw.get("auth_time")),
+    "dpop_jkt": _dpop_jkt,
 }
 
 
@@ -291,7 +309,8 @@ class Claims(_Referable, Mapping[str, Any]):
     """
 
     #: The normalised attributes, each computed on first access and kept (the object never changes).
-    ATTRIBUTES = tuple(_RESOLVERS)
+    #: (``token_format`` is given at construction rather than read from the payload.)
+    ATTRIBUTES = (*_RESOLVERS, "token_format")
     __slots__ = ("raw", "header", "paths", *ATTRIBUTES)
 
     raw: Mapping[str, Any]
@@ -316,15 +335,26 @@ class Claims(_Referable, Mapping[str, Any]):
     given_name: str | None
     family_name: str | None
     username: str | None
+    sid: str | None
+    acr: str | None
+    amr: tuple[str, ...]
+    auth_time: datetime.datetime | None
+    #: The RFC 7638 thumbprint the token is bound to (``cnf.jkt``); None for a bearer token.
+    dpop_jkt: str | None
+    #: ``"jwt"`` for a verified JWT, ``"opaque"`` for an introspection answer.
+    token_format: str
 
     def __init__(
         self,
         payload: Mapping[str, Any],
         paths: Mapping[str, ClaimPath] | None = None,
         header: Mapping[str, Any] | None = None,
+        *,
+        token_format: str = "jwt",  # noqa: S107 (a format name, not a secret)
     ) -> None:
         """Wrap a verified payload, deep-frozen (a copy: later changes to ``payload`` do not show through)."""
         setter = object.__setattr__
+        setter(self, "token_format", token_format)
         setter(self, "raw", payload if type(payload) is FrozenDict else freeze(dict(payload)))
         setter(self, "header", header if type(header) is FrozenDict else freeze(dict(header or {})))
         setter(self, "paths", paths if paths is not None else PRESETS["generic"])
@@ -361,7 +391,7 @@ class Claims(_Referable, Mapping[str, Any]):
         return self.raw == other if isinstance(other, Mapping) else NotImplemented
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Claims, (self.raw, dict(self.paths), self.header))
+        return (_rebuild, (self.raw, dict(self.paths), self.header, self.token_format))
 
     def __copy__(self) -> Claims:
         return self
@@ -384,3 +414,7 @@ class Claims(_Referable, Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"<Claims iss={self.issuer!r} sub={self.sub!r}>"
+
+
+def _rebuild(raw: Any, paths: Any, header: Any, token_format: str) -> Claims:
+    return Claims(raw, paths, header, token_format=token_format)

@@ -421,3 +421,31 @@ def test_claims_equal_their_payload_and_an_equal_claims_object() -> None:
     c = frozen_claims()
     assert c == c and c == frozen_claims() and c == dict(c.raw)
     assert c != claims({"sub": "mallory"}) and c != {"sub": "alice"} and c != ["sub"]
+
+
+def test_session_authentication_context_and_binding_attributes_are_read_as_the_token_carries_them() -> None:
+    payload = {
+        "sub": "u",
+        "sid": "s-1",
+        "acr": "urn:mace:incommon:iap:silver",
+        "amr": ["pwd", "otp", 3],
+        "auth_time": 1_700_000_000,
+        "cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"},
+    }
+    claims = Claims(payload)
+    assert (claims.sid, claims.acr, claims.amr) == ("s-1", "urn:mace:incommon:iap:silver", ("pwd", "otp"))
+    assert claims.auth_time == datetime.datetime(2023, 11, 14, 22, 13, 20, tzinfo=datetime.timezone.utc)
+    assert claims.dpop_jkt == "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+    assert claims.token_format == "jwt"
+    bare = Claims({"sub": "u", "cnf": "not an object", "amr": "pwd", "auth_time": True})
+    assert (bare.sid, bare.acr, bare.amr, bare.auth_time, bare.dpop_jkt) == (None, None, (), None, None)
+
+
+def test_an_introspection_answer_is_claims_of_the_opaque_format_and_keeps_it_when_copied() -> None:
+    import pickle
+
+    claims = Claims({"sub": "u", "active": True}, token_format="opaque")
+    assert claims.token_format == "opaque"
+    assert pickle.loads(pickle.dumps(claims)).token_format == "opaque"
+    with pytest.raises(AttributeError):
+        claims.token_format = "jwt"  # type: ignore[misc]
