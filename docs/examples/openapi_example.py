@@ -21,11 +21,11 @@ REST_FRAMEWORK: dict[str, Any] = {"DEFAULT_AUTHENTICATION_CLASSES": ["drf_oidc_j
 DRF_OIDC_JWKS: dict[str, Any] = {"ISSUER": "https://auth.example.com", "AUDIENCE": "https://api.example.com"}
 
 
-class ReportSerializer(serializers.Serializer[Any]):
+class ReportSerializer(serializers.Serializer):
     title = serializers.CharField()
 
 
-class ReportsView(generics.GenericAPIView[Any]):
+class ReportsView(generics.GenericAPIView):
     serializer_class = ReportSerializer
     permission_classes = [HasScope("reports:read")]
 
