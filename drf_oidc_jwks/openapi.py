@@ -32,6 +32,11 @@ def _scheme_names(s: Settings) -> list[str]:
     return [SCHEME_NAME] + [f"{SCHEME_NAME}{n}" for n in range(2, len(s.issuers) + 1)]
 
 
+#: Shown in Swagger UI's Authorize dialog under the discovery-based scheme: where a client cannot log in
+#: interactively (client credentials only), the way to a plain token field.
+_SWITCH = ' To paste a token instead, set "OPENAPI_SCHEME": "bearer" in DRF_OIDC_JWKS (docs: openapi.md).'
+
+
 def _describe(issuer: IssuerSettings) -> str:
     audience = "any audience" if issuer.audience is None else "audience " + ", ".join(issuer.audience)
     return f"Bearer JWT issued by {issuer.issuer} for {audience}."
@@ -101,7 +106,7 @@ class JWKSAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignore[
                 "description": " ".join(_describe(i) for i in s.issuers) + " Paste the access token without 'Bearer '.",
             }
         definitions = [
-            {"type": "openIdConnect", "openIdConnectUrl": i.discovery_url, "description": _describe(i)}
+            {"type": "openIdConnect", "openIdConnectUrl": i.discovery_url, "description": _describe(i) + _SWITCH}
             for i in s.issuers
         ]
         return definitions[0] if len(definitions) == 1 else definitions

@@ -56,7 +56,8 @@ def test_the_schema_offers_an_openid_connect_scheme_pointing_at_discovery(settin
         "oidc": {
             "type": "openIdConnect",
             "openIdConnectUrl": f"{issuer}/.well-known/openid-configuration",
-            "description": f"Bearer JWT issued by {issuer} for audience {settings.DRF_OIDC_JWKS['AUDIENCE']}.",
+            "description": f"Bearer JWT issued by {issuer} for audience {settings.DRF_OIDC_JWKS['AUDIENCE']}."
+            ' To paste a token instead, set "OPENAPI_SCHEME": "bearer" in DRF_OIDC_JWKS (docs: openapi.md).',
         }
     }
 
