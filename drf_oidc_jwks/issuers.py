@@ -145,7 +145,7 @@ def check_tenant_claim(payload: Mapping[str, Any], claim: str | None, tenant: st
     if not isinstance(value, str) or value != tenant:
         # Entra signs every tenant's tokens with one key set, so the signature does not bind a token to
         # the tenant its iss names; the tenant claim must agree (as Microsoft.Identity.Web checks).
-        raise InvalidIssuer(f"{claim} does not equal the tenant of iss", description="The token's tenant is not trusted.")
+        raise InvalidIssuer(f"{claim} is not the tenant of iss", description="The token's tenant is not trusted.")
 
 
 class IssuerRule(NamedTuple, Generic[T]):
@@ -250,7 +250,7 @@ def template_problems(entry: Mapping[str, Any], where: str) -> list[TemplateProb
             )
         return out
     try:
-        compiled = compile_template(issuer, tenants)
+        compiled = compile_template(str(issuer), tenants)
     except ValueError as exc:
         return [*out, TemplateProblem(f"{where}: {exc}.", "See docs/multi-tenant.md.")]
     if isinstance(jwks_url, str) and (jwks_url.count(TENANT) > 1 or "{" in jwks_url.replace(TENANT, "")):

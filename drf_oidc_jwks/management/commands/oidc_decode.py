@@ -43,6 +43,7 @@ _LIKELY: dict[str, str] = {
     "invalid_dpop_proof": "the DPoP proof does not match the request (htm/htu behind a proxy), is stale or replayed",
     "use_dpop_nonce": "DPOP_NONCE is on: retry with the nonce of the DPoP-Nonce response header",
     "dpop_required": 'DPOP is "required" for this issuer: the client sent a Bearer token without a DPoP proof',
+    "insufficient_user_authentication": "HasAuthLevel: the token's acr or auth_time is not strong or recent enough",
     "idp_unavailable": "no keys: the JWKS cannot be fetched and none is cached (run manage.py oidc_check)",
     "insufficient_scope": "REQUIRED_SCOPES or the view's HasScope names a scope the token lacks",
     "role_required": "HasRole found none of the required roles in the token (check PROVIDER and CLAIMS)",
