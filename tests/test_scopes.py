@@ -6,14 +6,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.urls import get_resolver, include, path
 from hypothesis import given
 from hypothesis import strategies as st
+from rest_framework import routers, viewsets
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
 from drf_oidc_jwks.conf import get_settings
-from drf_oidc_jwks.permissions import HasScope
+from drf_oidc_jwks.permissions import HasRole, HasScope, any_of
+from drf_oidc_jwks.scope_catalog import scopes_in_urlconf, scopes_supported
 from drf_oidc_jwks.scopes import (
     ScopeHierarchy,
     compile_hierarchy,
@@ -172,3 +177,73 @@ def test_the_refusal_names_the_required_scope_not_the_broader_one(hierarchy: Non
 def test_the_compiled_hierarchy_is_reused_while_the_settings_are(hierarchy: None) -> None:
     assert current_hierarchy() is current_hierarchy()
     assert expand({"billing"}) == {"billing", "billing:read"}
+
+
+# --------------------------------------------------------------------------------------------
+# RFC 9728 scopes_supported: every HasScope reachable in the URLconf (this module is the URLconf).
+
+
+class Composed(APIView):
+    permission_classes = [IsAuthenticated & (HasScope("files:read") | HasRole("admin")), ~HasScope("banned")]
+
+
+class ByAction(viewsets.ViewSet):
+    permission_classes = [HasScope]
+    required_scopes = {
+        "list": "notes:read",
+        "create": ["notes:write", "notes:audit"],
+        "destroy": any_of("notes:admin", "root"),
+    }
+
+    def list(self, request: Any) -> Response:
+        return Response([])
+
+
+class Misconfigured(APIView):
+    permission_classes = [HasScope]
+    required_scopes = {"get": [[]]}
+
+
+@api_view(["GET"])
+@permission_classes([HasScope.all("fn:read", "offline_access")])
+def function_view(request: Any) -> Response:
+    return Response({})
+
+
+router = routers.SimpleRouter()
+router.register("notes", ByAction, basename="notes")
+nested = [path("fn", function_view), path("configured", Composed.as_view(permission_classes=[HasScope("kw:only")]))]
+urlpatterns = [
+    path("composed", Composed.as_view()),
+    path("bad", Misconfigured.as_view()),
+    path("v1/", include(nested)),
+    path("", include(router.urls)),
+]
+
+URLCONF = get_resolver("tests.test_scopes")
+
+
+def test_every_has_scope_in_the_urlconf_is_found_composed_nested_and_per_action() -> None:
+    assert scopes_in_urlconf(URLCONF) == {
+        "files:read",
+        "notes:read",
+        "notes:write",
+        "notes:audit",
+        "notes:admin",
+        "root",
+        "fn:read",
+        "offline_access",
+        "kw:only",
+    }
+
+
+def test_scopes_supported_adds_required_and_declared_scopes_and_never_offline_access() -> None:
+    supported = scopes_supported(["mcp"], ["extra:scope", "offline_access"], URLCONF)
+    assert supported == sorted(supported)
+    assert {"mcp", "extra:scope", "files:read", "kw:only"} <= set(supported)
+    assert "offline_access" not in supported and "banned" not in supported
+
+
+def test_the_projects_own_urlconf_advertises_its_report_scopes() -> None:
+    found = scopes_in_urlconf()
+    assert {"reports:read", "reports:write", "reports:export", "analytics:read"} <= found
