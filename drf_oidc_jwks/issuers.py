@@ -30,6 +30,7 @@ __all__ = [
     "IssuerIndex",
     "TemplateProblem",
     "compile_template",
+    "exact_match",
     "is_template",
     "match",
     "check_tenant_claim",
@@ -186,6 +187,12 @@ def _keyset(rule: IssuerRule[Any], issuer: str, tenant: str | None) -> tuple[str
     if tenant is not None and TENANT in url:
         url = url.replace(TENANT, tenant)
     return url, "jwks:" + url
+
+
+def exact_match(settings: T, issuer: str, jwks_url: str | None) -> IssuerMatch[T]:
+    """The match of one concrete issuer found elsewhere (``ISSUER_RESOLVER``): same key-set identity rules."""
+    url, keyset_id = _keyset(IssuerRule(settings, issuer, None, jwks_url), issuer, None)
+    return IssuerMatch(settings, issuer, None, url, keyset_id, None)
 
 
 class IssuerIndex(Generic[T]):

@@ -93,6 +93,10 @@ class ScopeHierarchy:
                 out |= implied
         return frozenset(out)
 
+    def implied_by(self, scope: str) -> frozenset[str]:
+        """Every other scope that grants ``scope`` (for documentation: "also satisfied by")."""
+        return frozenset(broader for broader, implied in self.closure.items() if scope in implied and broader != scope)
+
     def satisfies(self, held: Iterable[str], required: Iterable[Iterable[str]]) -> bool:
         """Say whether ``held`` meets a requirement in disjunctive normal form (any group, all of its scopes)."""
         granted = self.expand(held)

@@ -247,3 +247,9 @@ def test_scopes_supported_adds_required_and_declared_scopes_and_never_offline_ac
 def test_the_projects_own_urlconf_advertises_its_report_scopes() -> None:
     found = scopes_in_urlconf()
     assert {"reports:read", "reports:write", "reports:export", "analytics:read"} <= found
+
+
+def test_implied_by_names_every_broader_scope() -> None:
+    h = ScopeHierarchy(HIERARCHY)
+    assert h.implied_by("reports:read") == {"reports:write", "admin"}
+    assert h.implied_by("admin") == frozenset()

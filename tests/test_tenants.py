@@ -513,3 +513,12 @@ def test_audience_compares_scheme_and_host_case_insensitively_and_the_path_exact
 def test_any_audience_matches_looks_at_every_pair() -> None:
     assert any_audience_matches(["other", "https://API.example.com/mcp"], ["x", "https://api.example.com/mcp"])
     assert not any_audience_matches(["other"], ["x"])
+
+
+def test_an_issuer_found_by_the_resolver_gets_the_same_key_set_identity_rules() -> None:
+    from drf_oidc_jwks.issuers import exact_match
+
+    found = exact_match("settings", KNOWN, "https://keys.example.com/jwks")
+    assert (found.issuer, found.tenant, found.keyset_id) == (KNOWN, None, "jwks:https://keys.example.com/jwks")
+    assert exact_match("settings", KNOWN, None).keyset_id == "discovery:" + KNOWN
+    found.check_payload({})  # no TENANT_CLAIM for a resolved issuer
