@@ -171,6 +171,23 @@ class IdentityProviderUnavailable(exceptions.APIException):
         self.wait = max(1, int(retry_after + 0.999))
 
 
+class InsufficientUserAuthentication(exceptions.APIException):
+    """401 (RFC 9470): the token is valid, but its login is too weak or too old for this endpoint (``HasAuthLevel``).
+
+    Not an ``AuthenticationFailed``: DRF would replace its challenge with the authentication class's one.
+    ``auth_header`` is the step-up challenge naming ``acr_values`` and ``max_age``.
+    """
+
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_detail = "This endpoint requires a stronger or more recent authentication."
+    default_code = "insufficient_user_authentication"
+
+    def __init__(self, challenge: str, detail: str | None = None) -> None:
+        super().__init__(detail, self.default_code)
+        # DRF's exception handler copies ``auth_header`` into WWW-Authenticate.
+        self.auth_header = challenge
+
+
 class Forbidden(exceptions.PermissionDenied):
     """403 with a stable code; each subclass is one code of :data:`REGISTRY`."""
 
@@ -261,6 +278,10 @@ def registry() -> dict[str, ErrorSpec]:
     found[KeySourceError.code] = ErrorSpec(
         KeySourceError.code, KeySourceError.status, KeySourceError, KeySourceError.description
     )
+    step_up = InsufficientUserAuthentication
+    found[str(step_up.default_code)] = ErrorSpec(
+        str(step_up.default_code), int(step_up.status_code), step_up, str(step_up.default_detail)
+    )
     for forbidden in _leaves(Forbidden):
         code = str(forbidden.default_code)
         found[code] = ErrorSpec(code, int(forbidden.status_code), forbidden, str(forbidden.default_detail))
@@ -271,7 +292,9 @@ def registry() -> dict[str, ErrorSpec]:
 REGISTRY: dict[str, ErrorSpec] = registry()
 
 #: Every code a refused token may carry in ``detail.code`` (401 and 503), in class order.
-CODES: tuple[str, ...] = tuple(code for code, spec in REGISTRY.items() if spec.status != 403)
+CODES: tuple[str, ...] = tuple(
+    code for code, spec in REGISTRY.items() if issubclass(spec.cls, (TokenError, KeySourceError))
+)
 
 
 def error_for(code: str) -> type[TokenError]:

@@ -1,4 +1,5 @@
-"""Permission classes deciding from ``request.auth`` alone (no database): roles, org roles, scopes, permissions, tenant.
+"""Permission classes deciding from ``request.auth`` alone (no database): roles, org roles, scopes, permissions,
+tenant, and the strength of the login (``HasAuthLevel``, RFC 9470 step-up).
 
 Three ways to state a requirement::
 
@@ -16,7 +17,8 @@ composition is DRF's generic 403 (see docs/authorization.md for why).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
@@ -24,7 +26,8 @@ from rest_framework import exceptions
 from rest_framework.permissions import BasePermission, SingleOperandHolder
 
 from .claims import Claims
-from .exceptions import REGISTRY, InsufficientScope
+from .exceptions import REGISTRY, InsufficientScope, InsufficientUserAuthentication
+from .scopes import current_hierarchy
 from .tenancy import TenantNotAllowed, TenantRequired, resolve_tenant, selected_organization
 
 if TYPE_CHECKING:
@@ -38,6 +41,7 @@ __all__ = [
     "HasScope",
     "HasPermission",
     "HasTenant",
+    "HasAuthLevel",
     "Requirement",
     "any_of",
     "all_of",
@@ -318,6 +322,10 @@ class HasScope(_ClaimSetPermission):
     noun, plural = "scope", "scopes"
     code = "insufficient_scope"
 
+    def held(self, request: Request, view: APIView, claims: Claims) -> frozenset[str]:
+        """The token's scopes and every scope they imply under ``SCOPE_HIERARCHY``."""
+        return current_hierarchy().expand(claims.scopes)
+
     def get_required_scopes(self, request: Request, view: APIView) -> Requirement:
         """Hook: the scopes this request needs when used without values (default: from the view)."""
         return self.requirement_from_view(request, view)
@@ -361,3 +369,54 @@ class HasTenant(_TokenPermission):
         except (TenantRequired, TenantNotAllowed) as exc:
             return exc
         return None
+
+
+class HasAuthLevel(_TokenPermission):
+    """Step-up (RFC 9470): pass when the token's ``acr`` is one of ``acr_values`` and, with ``max_age``,
+    its ``auth_time`` is at most ``max_age`` seconds old; otherwise 401 ``insufficient_user_authentication``."""
+
+    code = "insufficient_user_authentication"
+
+    def __init__(self, *acr_values: str, max_age: int | None = None, clock: Callable[[], float] = time.time) -> None:
+        """Require one of ``acr_values`` (any, when none given) and a login at most ``max_age`` seconds old."""
+        for value in acr_values:
+            if not isinstance(value, str) or not value or " " in value:
+                raise TypeError(f"HasAuthLevel() takes acr values (non-empty strings without spaces), got {value!r}")
+        if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0):
+            raise TypeError(f"HasAuthLevel(max_age=...) takes whole seconds >= 0, got {max_age!r}")
+        if not acr_values and max_age is None:
+            raise TypeError("HasAuthLevel() needs acr values, max_age, or both")
+        self.acr_values = _unique(acr_values)
+        self.max_age = max_age
+        self.clock = clock
+
+    def __repr__(self) -> str:
+        args = [repr(v) for v in self.acr_values] + ([f"max_age={self.max_age}"] if self.max_age is not None else [])
+        return f"HasAuthLevel({', '.join(args)})"
+
+    def check(self, request: Request, view: APIView, claims: Claims) -> exceptions.APIException | None:
+        # Read as claims until Claims has .acr/.auth_time: the same values, without the typed parsing.
+        acr = claims.get("acr")
+        if self.acr_values and not (isinstance(acr, str) and acr in self.acr_values):
+            return self.refuse("A different authentication level is required.")
+        if self.max_age is not None:
+            auth_time = claims.get("auth_time")
+            if isinstance(auth_time, bool) or not isinstance(auth_time, (int, float)):
+                return self.refuse("The time of authentication is required.")
+            if self.clock() - auth_time > self.max_age:
+                return self.refuse("A more recent authentication is required.")
+        return None
+
+    def refuse(self, description: str) -> exceptions.APIException:
+        """Build the 401 whose challenge names what a new login must achieve."""
+        from .challenges import step_up_challenge
+        from .conf import get_settings
+
+        s = get_settings()
+        metadata = None
+        if s.resource:
+            from .urls import metadata_url
+
+            metadata = metadata_url(s.resource)
+        challenge = step_up_challenge(s.realm, self.acr_values, self.max_age, description, metadata)
+        return InsufficientUserAuthentication(challenge, description)

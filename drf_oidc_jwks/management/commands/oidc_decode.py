@@ -45,6 +45,7 @@ _LIKELY: dict[str, str] = {
     "dpop_required": 'DPOP is "required" for this issuer: the client sent a Bearer token without a DPoP proof',
     "token_inactive": "the IdP's introspection endpoint answered active: false (revoked, expired or unknown there)",
     "token_revoked": "a logout or oidc_revoke covered this token's sub, sid or jti after it was issued",
+    "insufficient_user_authentication": "HasAuthLevel: the token's acr or auth_time is not strong or recent enough",
     "idp_unavailable": "no keys: the JWKS cannot be fetched and none is cached (run manage.py oidc_check)",
     "insufficient_scope": "REQUIRED_SCOPES or the view's HasScope names a scope the token lacks",
     "role_required": "HasRole found none of the required roles in the token (check PROVIDER and CLAIMS)",
