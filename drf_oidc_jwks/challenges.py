@@ -191,9 +191,9 @@ def _parse_params(header: str, pos: int, params: dict[str, str]) -> int:
 def _scope_permissions(permission: Any, negated: bool = False) -> Iterable[Any]:
     from rest_framework.permissions import AND, NOT, OR
 
-    from .permissions import HasScope
-
-    if isinstance(permission, HasScope):
+    # HasScope and its subclasses, known by the view attribute they read (importing permissions.py here
+    # would make a cycle: its HasAuthLevel builds its challenge with this module).
+    if getattr(type(permission), "view_attribute", None) == "required_scopes" and hasattr(permission, "get_required"):
         if not negated:
             yield permission
     elif isinstance(permission, (AND, OR)):

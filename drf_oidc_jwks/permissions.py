@@ -411,12 +411,9 @@ class HasAuthLevel(_TokenPermission):
         """Build the 401 whose challenge names what a new login must achieve."""
         from .challenges import step_up_challenge
         from .conf import get_settings
+        from .urls import metadata_url
 
         s = get_settings()
-        metadata = None
-        if s.resource:
-            from .urls import metadata_url
-
-            metadata = metadata_url(s.resource)
+        metadata = metadata_url(s.resource) if s.resource else None
         challenge = step_up_challenge(s.realm, self.acr_values, self.max_age, description, metadata)
         return InsufficientUserAuthentication(challenge, description)

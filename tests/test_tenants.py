@@ -232,6 +232,8 @@ def issuer_settings(issuer: str, jwks_url: str | None) -> IssuerSettings:
         claims=resolve_claim_paths("entra", {}),
         required_claims=("exp", "sub"),
         allowed_types=None,
+        userinfo=False,
+        userinfo_url=None,
     )
 
 
