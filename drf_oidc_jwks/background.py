@@ -12,6 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 
+#: The name of every refresh thread (tests and thread dumps look for it).
+THREAD_NAME = "drf-oidc-jwks-refresh"
 #: Seconds the interpreter waits at exit for all running refreshes together.
 EXIT_WAIT = 2.0
 
@@ -19,8 +21,11 @@ _running: dict[str, threading.Thread] = {}
 _lock = threading.Lock()
 
 
-def start(name: str, target: Callable[[], None]) -> bool:
-    """Run ``target`` in a daemon thread unless one named ``name`` runs already; say whether it started."""
+def start(name: str, target: Callable[[], None], after: Callable[[], None] | None = None) -> bool:
+    """Run ``target`` in a daemon thread unless one named ``name`` runs already; say whether it started.
+
+    ``after`` runs once the thread no longer counts as running (so whoever it wakes may start the next one).
+    """
     with _lock:
         thread = _running.get(name)
         if thread is not None and thread.is_alive():
@@ -33,8 +38,10 @@ def start(name: str, target: Callable[[], None]) -> bool:
                 with _lock:
                     if _running.get(name) is threading.current_thread():
                         del _running[name]
+                if after is not None:
+                    after()
 
-        thread = threading.Thread(target=run, name=f"drf-oidc-jwks-refresh {name}", daemon=True)
+        thread = threading.Thread(target=run, name=THREAD_NAME, daemon=True)
         _running[name] = thread
         thread.start()
         return True

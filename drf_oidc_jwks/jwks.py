@@ -159,7 +159,10 @@ class JWKSClient:
         keyset = self._newest(keyset)
         if keyset is not None and now < keyset.fresh_until:
             if keyset is self._memo and now >= self._check_at:
-                self._refresh_ahead(keyset, now)
+                # The refresh-ahead window: one worker (the lock's) refreshes beside the requests, which never
+                # wait; each process looks again every AHEAD_RECHECK s, not at the cache on every request.
+                self._check_at = min(keyset.fresh_until, now + AHEAD_RECHECK)
+                self.refresh_in_background(keyset)
             return keyset
         if keyset is not None and now < keyset.stale_until:
             return self._refresh_beside(keyset)
@@ -228,9 +231,8 @@ class JWKSClient:
                 outcome.append(exc)
             finally:
                 self.state.release(owner, lease)
-                done.set()
 
-        if not background.start(self._prefix, run):
+        if not background.start(self._prefix, run, after=done.set):
             self.state.release(owner, lease)
             return self._serve_stale(stale, "refresh in progress in this process", quiet=True)
         if not done.wait(min(REFRESH_WAIT, self.settings.http_timeout)):
@@ -306,22 +308,10 @@ class JWKSClient:
         self._remember(keyset)
         return keyset
 
-    # -- refresh-ahead (JWKS_REFRESH_AHEAD) and warming --
-
-    def _refresh_ahead(self, keyset: KeySet, now: float) -> None:
-        """Inside the window before freshness ends: refresh in the background if this worker wins the lock.
-
-        Never waits: every request meanwhile (this one too) keeps using ``keyset``. Looks again at most
-        every :data:`AHEAD_RECHECK` seconds, so the window costs no cache read per request.
-        """
-        self._check_at = min(keyset.fresh_until, now + AHEAD_RECHECK)
-        self.refresh_in_background(keyset)
+    # -- refreshing in the background (refresh-ahead, health/) and warming --
 
     def refresh_in_background(self, current: KeySet | None = None) -> bool:
-        """Start a refresh in a thread unless one runs (here, or elsewhere: the lock) or the IdP failed lately.
-
-        Never waits for it; says whether it started. At most one per issuer per process.
-        """
+        """Start a refresh thread (never waiting) unless one runs here or elsewhere, or the IdP failed lately."""
         if background.running(self._prefix) or self.state.failed_until() > self.clock():
             return False
         owner = uuid.uuid4().hex
@@ -343,10 +333,7 @@ class JWKSClient:
         return False
 
     def warm(self) -> KeySet:
-        """Fill the shared cache with this issuer's discovery and keys now (``manage.py oidc_warm``).
-
-        Returns the fresh key set (fetched, or another worker's); raises KeySourceError.
-        """
+        """Fill the shared cache with discovery and fresh keys now (``oidc_warm``); raise KeySourceError."""
         if not self.issuer.jwks_url:
             self.discovery()
         return self.refresh(self._memo, wait=True)
@@ -356,7 +343,7 @@ class JWKSClient:
     def holds(self, key: PublicKey) -> bool:
         """Say whether ``key`` is still in the current key set (for memoised tokens)."""
         keyset = self._memo
-        if keyset is None or self.clock() >= keyset.fresh_until:
+        if keyset is None or self.clock() >= self._check_at:
             keyset = self.current_keyset()
         return any(k is key for k in keyset.keys)
 
