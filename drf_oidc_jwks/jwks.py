@@ -165,6 +165,8 @@ class JWKSClient:
                 self.refresh_in_background(keyset)
             return keyset
         if keyset is not None and now < keyset.stale_until:
+            if background.running(self._prefix):  # this process is refreshing already: no cache round-trips
+                return self._serve_stale(keyset, "refresh running", quiet=True)
             return self._refresh_beside(keyset)
         return self.refresh(keyset)
 
