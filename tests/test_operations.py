@@ -190,6 +190,7 @@ def test_refresh_ahead_is_off_at_zero(oidc_settings, issuer, server):
 
 # -- OpenTelemetry -------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def spans() -> Any:
     from opentelemetry import trace
