@@ -226,3 +226,40 @@ def test_a_refusal_adds_an_event_to_the_current_span(spans, oidc_settings, issue
     assert [(e.name, dict(e.attributes)) for e in request.events] == [
         ("drf_oidc_jwks.token_refused", {"code": "token_expired", "issuer": issuer.issuer})
     ]
+
+
+# -- background refreshes at interpreter exit -----------------------------------
+
+EXIT_SCRIPT = """
+import sys, time
+from pathlib import Path
+from drf_oidc_jwks import background
+
+def refresh():
+    time.sleep(float(sys.argv[2]))
+    Path(sys.argv[1]).write_text("stored")
+
+assert background.start("issuer", refresh)
+assert not background.start("issuer", refresh)  # one per issuer per process
+"""
+
+
+@pytest.mark.parametrize(("seconds", "finished"), [(0.3, True), (30.0, False)])
+def test_a_refresh_running_at_exit_is_joined_but_never_holds_the_interpreter_past_exit_wait(
+    tmp_path, seconds, finished
+):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    marker = tmp_path / "stored"
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, str(marker), str(seconds)],
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=20,
+    )
+    elapsed = time.monotonic() - started
+    assert marker.exists() is finished  # a refresh about to finish still stores its keys
+    assert elapsed < background.EXIT_WAIT + 3  # a stuck one is left behind after EXIT_WAIT
