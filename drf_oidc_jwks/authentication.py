@@ -12,6 +12,8 @@ from typing import Any
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
+# Operations (signals, tracing, structured log fields)
+from . import signals, tracing
 from .checks import require_app
 from .claims import Claims
 from .conf import get_settings
@@ -24,6 +26,7 @@ from .exceptions import (
     MissingToken,
     TokenError,
 )
+from .logfields import fields
 from .tokens import safe, unverified_ids, verify_token
 
 # A project that forgot "drf_oidc_jwks" in INSTALLED_APPS hears it when DRF loads this class, not as a 500.
@@ -57,8 +60,7 @@ class JWKSAuthentication(BaseAuthentication):
         except TokenError as exc:
             raise self.refuse(request, exc, raw) from None
         except KeySourceError as exc:
-            logger.warning("token not verified: identity provider unavailable: %s", exc.reason)
-            raise IdentityProviderUnavailable(retry_after=exc.retry_after) from None
+            raise self.unavailable(raw, exc) from None
         self.answer_refusals_while_loading(request, user, raw)
         required = get_settings().required_scopes
         if required and not set(required) <= claims.scopes:
@@ -117,16 +119,45 @@ class JWKSAuthentication(BaseAuthentication):
     def refuse(self, request: Request, exc: TokenError, raw: str | None = None) -> InvalidToken:
         """Log a refused token (never the token itself, only its unverified kid and iss) and build the 401."""
         kid, iss = unverified_ids(raw) if raw else (None, None)
+        issuer = self.configured_issuer(iss)
         logger.info(
             "token refused: %s (kid=%s iss=%s): %s",
             exc.code,
             safe(kid),
             safe(iss),
             exc.reason,
-            extra={"code": exc.code},
+            extra=fields(code=exc.code, issuer=issuer, kid=safe(kid) if kid is not None else None),
         )
+        self.announce_refusal(exc.code, issuer)
         setattr(request, _ERROR_ATTR, exc)
         return InvalidToken(exc.description, exc.code)
+
+    # -- operations: the refusal signal, the tracing event (docs/operations.md) --
+
+    def unavailable(self, raw: str | None, exc: KeySourceError) -> IdentityProviderUnavailable:
+        """Log and announce a token not verified because the identity provider is unavailable; build the 503."""
+        answer = IdentityProviderUnavailable(retry_after=exc.retry_after)
+        kid, iss = unverified_ids(raw) if raw else (None, None)
+        issuer = self.configured_issuer(iss)
+        logger.warning(
+            "token not verified: identity provider unavailable: %s",
+            exc.reason,
+            extra=fields(code=exc.code, issuer=issuer, kid=safe(kid) if kid is not None else None),
+        )
+        self.announce_refusal(exc.code, issuer)
+        return answer
+
+    @staticmethod
+    def configured_issuer(iss: Any) -> str | None:
+        """The configured ``ISSUER`` a token's unverified ``iss`` names, or None: label values stay bounded."""
+        issuer = get_settings().issuer_for(iss)
+        return issuer.issuer if issuer is not None else None
+
+    def announce_refusal(self, code: str, issuer: str | None) -> None:
+        """Send ``token_refused`` (only when someone listens) and add a refusal event to the current span."""
+        if signals.listened(signals.token_refused):
+            signals.emit(signals.token_refused, type(self), code=code, issuer=issuer)
+        tracing.refusal_event(code, issuer)
 
     def authenticate_header(self, request: Request) -> str:
         """The RFC 6750 challenge: plain when no token was given, with the error when one was refused."""

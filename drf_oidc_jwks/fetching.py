@@ -25,6 +25,7 @@ from urllib.parse import quote_plus, urlencode, urljoin, urlsplit
 
 from .conf import url_allowed
 from .exceptions import KeySourceError
+from .tracing import outbound
 
 #: Redirects followed per exchange, each to the same scheme, host and port only.
 MAX_REDIRECTS = 3
@@ -49,6 +50,11 @@ class FetchResult:
 
     document: Any
     max_age: float | None
+    #: 304 when a conditional request found the JWKS unchanged (``document`` is then None).
+    status: int = 200
+    #: The validators to send back next time (``If-None-Match`` / ``If-Modified-Since``).
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 class Fetcher(Protocol):
@@ -220,7 +226,9 @@ def request_json(
     for _hop in range(MAX_REDIRECTS + 1):
         if not url_allowed(url, allow_insecure_http):
             raise KeySourceError("URL not allowed (https required)")
-        status, answer, payload = _exchange(method, url, sent, body, deadline, max_bytes, tls)
+        with outbound(method, url) as call:
+            status, answer, payload = _exchange(method, url, sent, body, deadline, max_bytes, tls)
+            call.answered(status)
         if status not in _REDIRECTS:
             return _result(status, answer, payload)
         target = urljoin(url, answer.get("location", ""))
@@ -316,12 +324,20 @@ def http_fetch(
     allow_insecure_http: bool,
     headers: Mapping[str, str] | None = None,
 ) -> FetchResult:
-    """GET a JSON document within ``timeout`` seconds in all, at most ``max_bytes`` long; only a 200 is an answer."""
+    """GET a JSON document within ``timeout`` seconds in all, at most ``max_bytes`` long; only a 200 is an answer.
+
+    A 304 is one too when ``headers`` made the request conditional (``If-None-Match``/``If-Modified-Since``).
+    """
     result = request_json(
         "GET", url, timeout=timeout, max_bytes=max_bytes, allow_insecure_http=allow_insecure_http, headers=headers
     )
+    max_age = parse_max_age(result.headers.get("cache-control"))
+    etag, modified = result.headers.get("etag"), result.headers.get("last-modified")
+    conditional = headers is not None and any(h.lower().startswith("if-") for h in headers)
+    if result.status == 304 and conditional:
+        return FetchResult(None, max_age, 304, etag, modified)
     if result.status != 200:
         raise KeySourceError(f"HTTP {result.status}")
     if not result.is_json:
         raise KeySourceError("response is not JSON")
-    return FetchResult(result.document, parse_max_age(result.headers.get("cache-control")))
+    return FetchResult(result.document, max_age, 200, etag, modified)

@@ -6,8 +6,9 @@ hot path neither touches the cache nor parses JSON or JWKs while that version is
 single-flight through a lock held in the cache itself; an unknown ``kid`` refetches at most once per
 ``JWKS_REFRESH_COOLDOWN``; a failing identity provider leaves the last good keys serving for
 ``JWKS_MAX_STALE`` seconds past freshness, and a refresh of stale keys runs beside the requests, which
-wait for it at most :data:`REFRESH_WAIT` seconds. HTTP is :mod:`drf_oidc_jwks.fetching`, key parsing
-:mod:`drf_oidc_jwks.keys`. See docs/jwks-cache.md.
+wait for it at most :data:`REFRESH_WAIT` seconds; within ``JWKS_REFRESH_AHEAD`` of the end of freshness one
+worker refreshes in the background. HTTP is :mod:`drf_oidc_jwks.jwks_source`, key parsing
+:mod:`drf_oidc_jwks.keys`. See docs/jwks-cache.md and docs/operations.md.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from typing import Any
 
 from django.core.cache import BaseCache, caches
 
-from .conf import IssuerSettings, Settings, get_settings, register_reset, url_allowed
+from . import background, signals
+from .conf import IssuerSettings, Settings, get_settings, register_reset
 from .exceptions import KeySourceError
 from .fetching import Fetcher, FetchResult, http_fetch, parse_max_age, request_json
+from .jwks_source import KeySource
 from .keys import KeySet, PublicKey, key_allows, keyset_version, parse_jwks, parse_key
-from .keystore import CacheSnapshot, KeyStore, Lease, SharedEntry
+from .keystore import CacheSnapshot, KeyStore, Lease, SharedEntry, Validators
+from .logfields import fields
 
 __all__ = [
     "REFRESH_WAIT",
@@ -54,6 +58,8 @@ logger = logging.getLogger("drf_oidc_jwks")
 #: from the stale keys (the refresh goes on beside it, bounded by ``HTTP_TIMEOUT``). A healthy IdP
 #: answers well within it, so its new keys serve that very request; a slow one delays nobody longer.
 REFRESH_WAIT = 0.5
+#: Inside the refresh-ahead window, how often (seconds) a process looks again whether the refresh is done.
+AHEAD_RECHECK = 1.0
 
 
 class JWKSClient:
@@ -77,11 +83,18 @@ class JWKSClient:
         self.cache = cache if cache is not None else caches[settings.jwks_cache_alias]
         #: This issuer's entries in the shared cache (key set, discovery, lock, backoff, cooldown).
         self.state = KeyStore(self.cache, self._prefix)
+        #: The HTTP side: discovery and JWKS fetches (jwks_source.py).
+        self.source = KeySource(issuer, settings, fetch, self.state)
         self._memo: KeySet | None = None
-        #: How many HTTP requests this client made (discovery and JWKS): for checks and tests.
-        self.fetch_count = 0
+        #: When the hot path must look again: the memo's freshness end, or the start of its refresh-ahead window.
+        self._check_at = 0.0
 
     # -- the public surface for the test kit and the commands --
+
+    @property
+    def fetch_count(self) -> int:
+        """How many HTTP requests this client made (discovery and JWKS): for checks and tests."""
+        return self.source.fetch_count
 
     def store(self, document: Any, ttl: float | None = None) -> KeySet:
         """Store ``document`` as this issuer's JWKS exactly as a fetch would, without HTTP.
@@ -108,7 +121,7 @@ class JWKSClient:
         doc = self.state.discovery_document()
         if doc is not None:
             return doc
-        return self._discover(time.monotonic() + self.settings.http_timeout)
+        return self.source.discover(time.monotonic() + self.settings.http_timeout)
 
     def discovery_document(self) -> Mapping[str, Any] | None:
         """The issuer's discovery document as last fetched, when discovery is in use."""
@@ -120,8 +133,16 @@ class JWKSClient:
         keyset = self.state.read_keyset(self._memo, self.settings.min_rsa_key_size)
         memo = self._memo
         if keyset is not None and (memo is None or keyset.fetched_at >= memo.fetched_at):
-            self._memo = keyset
+            self._remember(keyset)
         return keyset
+
+    def _remember(self, keyset: KeySet) -> None:
+        """Make ``keyset`` the memo; the refresh-ahead window starts at most a tenth of its lifetime early."""
+        if keyset is self._memo:
+            return
+        ahead = min(self.settings.jwks_refresh_ahead, (keyset.fresh_until - keyset.fetched_at) / 10)
+        self._memo = keyset
+        self._check_at = keyset.fresh_until - max(0.0, ahead)
 
     def _newest(self, current: KeySet | None) -> KeySet | None:
         shared = self._shared()
@@ -133,24 +154,35 @@ class JWKSClient:
         """Return fresh keys, else the last good ones within ``JWKS_MAX_STALE``, else raise."""
         keyset = self._memo
         now = self.clock()
-        if keyset is not None and now < keyset.fresh_until:
+        if keyset is not None and now < self._check_at:
             return keyset
         keyset = self._newest(keyset)
         if keyset is not None and now < keyset.fresh_until:
+            if keyset is self._memo and now >= self._check_at:
+                # The refresh-ahead window: one worker (the lock's) refreshes beside the requests, which never
+                # wait; each process looks again every AHEAD_RECHECK s, not at the cache on every request.
+                self._check_at = min(keyset.fresh_until, now + AHEAD_RECHECK)
+                self.refresh_in_background(keyset)
             return keyset
         if keyset is not None and now < keyset.stale_until:
+            if background.running(self._prefix):  # this process is refreshing already: no cache round-trips
+                return self._serve_stale(keyset, "refresh running", quiet=True)
             return self._refresh_beside(keyset)
         return self.refresh(keyset)
 
     def _serve_stale(self, keyset: KeySet, reason: str, *, quiet: bool = False) -> KeySet:
         # Once per refresh attempt at warning level; the requests served meanwhile only at debug level.
+        age = self.clock() - keyset.fresh_until
         logger.log(
             logging.DEBUG if quiet else logging.WARNING,
             "serving stale JWKS for %s (%.0fs past freshness): %s",
             self.issuer.issuer,
-            self.clock() - keyset.fresh_until,
+            age,
             reason,
+            extra=fields(issuer=self.issuer.issuer),
         )
+        if signals.listened(signals.stale_keys_served):
+            signals.emit(signals.stale_keys_served, JWKSClient, issuer=self.issuer.issuer, age=age)
         return keyset
 
     def _backoff(self) -> None:
@@ -201,9 +233,10 @@ class JWKSClient:
                 outcome.append(exc)
             finally:
                 self.state.release(owner, lease)
-                done.set()
 
-        threading.Thread(target=run, name="drf-oidc-jwks-refresh", daemon=True).start()
+        if not background.start(self._prefix, run, after=done.set):
+            self.state.release(owner, lease)
+            return self._serve_stale(stale, "refresh in progress in this process", quiet=True)
         if not done.wait(min(REFRESH_WAIT, self.settings.http_timeout)):
             return self._serve_stale(stale, "refresh still running")
         result = outcome[0]
@@ -225,7 +258,12 @@ class JWKSClient:
             backoff = self.settings.jwks_failure_backoff
             self.state.record_failure(self.clock() + backoff, backoff)
             exc.retry_after = max(exc.retry_after, backoff)
-            logger.warning("JWKS refresh for %s failed: %s", self.issuer.issuer, exc.reason)
+            logger.warning(
+                "JWKS refresh for %s failed: %s",
+                self.issuer.issuer,
+                exc.reason,
+                extra=fields(issuer=self.issuer.issuer),
+            )
             raise
 
     def _wait_for_other(self, current: KeySet | None) -> KeySet:
@@ -246,56 +284,19 @@ class JWKSClient:
                 break
         raise KeySourceError("timed out waiting for the JWKS", retry_after=self.settings.jwks_failure_backoff)
 
-    def _discover(self, deadline: float) -> Mapping[str, Any]:
-        self.fetch_count += 1
-        result = self.fetch(
-            self.issuer.discovery_url,
-            timeout=max(0.001, deadline - time.monotonic()),
-            max_bytes=self.settings.jwks_max_bytes,
-            allow_insecure_http=self.settings.allow_insecure_http,
-        )
-        doc = result.document
-        if not isinstance(doc, Mapping):
-            raise KeySourceError("discovery document is not a JSON object")
-        if doc.get("issuer") != self.issuer.issuer:
-            raise KeySourceError("discovery document names another issuer")
-        uri = doc.get("jwks_uri")
-        if not isinstance(uri, str) or not url_allowed(uri, self.settings.allow_insecure_http):
-            raise KeySourceError("discovery document has no acceptable jwks_uri")
-        self.state.write_discovery(doc, uri, self.settings.jwks_max_ttl)
-        return doc
-
-    def _jwks_url(self, deadline: float) -> str:
-        if self.issuer.jwks_url:
-            return self.issuer.jwks_url
-        return self.state.discovered_jwks_uri() or str(self._discover(deadline)["jwks_uri"])
-
     def _fetch_and_store(self) -> KeySet:
-        s = self.settings
-        deadline = time.monotonic() + s.http_timeout  # one deadline for discovery and the JWKS together
-        url = self._jwks_url(deadline)
-        self.fetch_count += 1
-        try:
-            result = self.fetch(
-                url,
-                timeout=max(0.001, deadline - time.monotonic()),
-                max_bytes=s.jwks_max_bytes,
-                allow_insecure_http=s.allow_insecure_http,
-            )
-        except KeySourceError:
-            if not self.issuer.jwks_url:
-                self.state.forget_jwks_uri()  # the jwks_uri may have moved: rediscover next time
-            raise
-        _raw, keys = parse_jwks(result.document, s.min_rsa_key_size)
-        ttl = s.jwks_cache_ttl if result.max_age is None else min(max(result.max_age, s.jwks_min_ttl), s.jwks_max_ttl)
-        keyset = self._keep(keys, ttl)
-        logger.info("JWKS for %s fetched: %d key(s), fresh for %.0fs", self.issuer.issuer, len(keys), ttl)
-        return keyset
+        memo = self._memo
+        got = self.source.fetch_jwks(memo)
+        if got.keys is None and memo is not None:
+            return self._keep(list(memo.keys), got.ttl, got.validators, version=memo.version)  # 304: no re-parse
+        return self._keep(got.keys or [], got.ttl, got.validators)
 
-    def _keep(self, keys: list[PublicKey], ttl: float) -> KeySet:
+    def _keep(
+        self, keys: list[PublicKey], ttl: float, validators: Validators | None = None, *, version: str | None = None
+    ) -> KeySet:
         """Make ``keys`` the current key set, fresh for ``ttl``: shared, memoised, the backoff cleared."""
         now = self.clock()
-        version = keyset_version([dict(k.jwk) for k in keys])
+        version = version or keyset_version([dict(k.jwk) for k in keys])
         memo = self._memo
         keyset = KeySet(
             version=version,
@@ -304,17 +305,47 @@ class JWKSClient:
             fresh_until=now + ttl,
             stale_until=now + ttl + self.settings.jwks_max_stale,
         )
-        self.state.write_keyset(keyset, ttl + self.settings.jwks_max_stale)
+        self.state.write_keyset(keyset, ttl + self.settings.jwks_max_stale, validators)
         self.state.clear_failure()
-        self._memo = keyset
+        self._remember(keyset)
         return keyset
+
+    # -- refreshing in the background (refresh-ahead, health/) and warming --
+
+    def refresh_in_background(self, current: KeySet | None = None) -> bool:
+        """Start a refresh thread (never waiting) unless one runs here or elsewhere, or the IdP failed lately."""
+        if background.running(self._prefix) or self.state.failed_until() > self.clock():
+            return False
+        owner = uuid.uuid4().hex
+        lease = self.state.acquire(owner, self.settings.http_timeout * 2 + 1)
+        if lease is Lease.NONE:
+            return False
+
+        def run() -> None:
+            try:
+                self._refresh_holding(current if current is not None else self._memo)
+            except KeySourceError:
+                pass  # logged by _refresh_holding; the current keys serve on, then stale-if-error
+            finally:
+                self.state.release(owner, lease)
+
+        if background.start(self._prefix, run):
+            return True
+        self.state.release(owner, lease)
+        return False
+
+    def warm(self) -> KeySet:
+        """Fill the shared cache with discovery and fresh keys now (``oidc_warm``); raise KeySourceError."""
+        if not self.issuer.jwks_url:
+            self.discovery()
+        return self.refresh(self._memo, wait=True)
 
     # -- the questions asked per token --
 
     def holds(self, key: PublicKey) -> bool:
         """Say whether ``key`` is still in the current key set (for memoised tokens)."""
         keyset = self._memo
-        if keyset is None or self.clock() >= keyset.fresh_until:
+        if keyset is None or self.clock() >= self._check_at:
             keyset = self.current_keyset()
         return any(k is key for k in keyset.keys)
 
@@ -346,7 +377,7 @@ class JWKSClient:
                 except KeySourceError:
                     pass
             return self._newest(keyset) or keyset
-        logger.info("unknown kid: refreshing JWKS for %s", self.issuer.issuer)
+        logger.info("unknown kid: refreshing JWKS for %s", self.issuer.issuer, extra=fields(issuer=self.issuer.issuer))
         return self.refresh(keyset, wait=True)
 
 

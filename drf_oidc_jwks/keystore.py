@@ -45,6 +45,21 @@ class SharedEntry:
 
 
 @dataclass(frozen=True)
+class Validators:
+    """What a JWKS response said to revalidate it with: its ``ETag`` and ``Last-Modified``."""
+
+    etag: str | None
+    last_modified: str | None
+
+    def headers(self) -> dict[str, str]:
+        """The conditional request headers that send them back."""
+        sent = {"If-None-Match": self.etag} if self.etag else {}
+        if self.last_modified:
+            sent["If-Modified-Since"] = self.last_modified
+        return sent
+
+
+@dataclass(frozen=True)
 class CacheSnapshot:
     """One issuer's state in the shared cache, read once (for ``oidc_check`` and health reports)."""
 
@@ -105,8 +120,11 @@ class KeyStore:
 
     # -- the key set --
 
-    def write_keyset(self, keyset: KeySet, timeout: float) -> None:
-        """Share ``keyset`` with every worker for ``timeout`` seconds (its freshness plus the stale window)."""
+    def write_keyset(self, keyset: KeySet, timeout: float, validators: Validators | None = None) -> None:
+        """Share ``keyset`` with every worker for ``timeout`` seconds (its freshness plus the stale window).
+
+        ``validators`` (the response's ETag and Last-Modified) are kept with it for conditional revalidation.
+        """
         entry = {
             "version": keyset.version,
             "keys": [dict(k.jwk) for k in keyset.keys],
@@ -114,7 +132,19 @@ class KeyStore:
             "fresh_until": keyset.fresh_until,
             "stale_until": keyset.stale_until,
         }
+        if validators is not None:
+            entry["etag"], entry["last_modified"] = validators.etag, validators.last_modified
         self._set("jwks", entry, timeout)
+
+    def validators(self, version: str) -> Validators | None:
+        """The ETag and Last-Modified stored with the shared key set, when it is still ``version``."""
+        entry = self._get("jwks")
+        if not isinstance(entry, Mapping) or entry.get("version") != version:
+            return None
+        etag, modified = entry.get("etag"), entry.get("last_modified")
+        etag = etag if isinstance(etag, str) else None
+        modified = modified if isinstance(modified, str) else None
+        return Validators(etag, modified) if etag or modified else None
 
     def read_keyset(self, memo: KeySet | None, min_rsa_size: int) -> KeySet | None:
         """The shared key set, reusing ``memo``'s parsed keys when it is the same version; None if absent."""

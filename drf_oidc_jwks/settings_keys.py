@@ -132,6 +132,8 @@ class Settings:
     user_local_cache_ttl: float = key("USER_LOCAL_CACHE_TTL", 5, _seconds)
     user_cache_alias: str = key("USER_CACHE_ALIAS", "default", v.cache_alias("E024"))
     user_sync_class: str = key("USER_SYNC_CLASS", "drf_oidc_jwks.users.UserSync", v.dotted_path)
+    # Operations (docs/operations.md)
+    jwks_refresh_ahead: float = key("JWKS_REFRESH_AHEAD", 30, _seconds)
     by_issuer: Mapping[str, IssuerSettings] = field(repr=False, default_factory=dict)
 
     def issuer_for(self, iss: Any) -> IssuerSettings | None:

@@ -7,6 +7,7 @@ headers too), with or without ``Content-Length``, as a struggling or hostile ide
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import sys
@@ -94,6 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.owner.max_in_flight = max(self.owner.max_in_flight, self.owner.in_flight)
         try:
             response = self.owner.overrides.get(path) or self.owner._default(path)
+            response = self.owner.revalidated(response, dict(self.headers.items()))
             delay = response.delay or self.owner.delay
             if delay:
                 time.sleep(delay)
@@ -140,6 +142,10 @@ class JWKSServer:
         self.overrides: dict[str, Response] = {}
         self.delay = 0.0
         self.cache_control: str | None = None
+        #: When True, the JWKS is served with an ``ETag`` and ``Last-Modified`` and answers a matching
+        #: ``If-None-Match`` (or, without one, ``If-Modified-Since``) with 304; ``not_modified`` counts those.
+        self.conditional = False
+        self.not_modified = 0
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -189,6 +195,25 @@ class JWKSServer:
             document = json.dumps(self.issuer.discovery_document()).encode()
             return Response(200, document, {"Content-Type": "application/json"})
         return Response(404, b"not found")
+
+    def revalidated(self, response: Response, request_headers: dict[str, str]) -> Response:
+        """With ``conditional`` on: add validators to a 200 JWKS answer, or answer 304 when they match."""
+        if not self.conditional or response.status != 200:
+            return response
+        body = response.body() if callable(response.body) else response.body
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        modified = "Mon, 01 Jan 2024 00:00:00 GMT"
+        asked = {k.lower(): v for k, v in request_headers.items()}
+        match = (
+            asked["if-none-match"] == etag if "if-none-match" in asked else asked.get("if-modified-since") == modified
+        )
+        headers = {**response.headers, "ETag": etag, "Last-Modified": modified}
+        if match:
+            with self._lock:
+                self.not_modified += 1
+            kept = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+            return Response(304, b"", kept, response.delay, response.drip, response.drip_head)
+        return Response(200, body, headers, response.delay, response.drip, response.drip_head, response.content_length)
 
     def start(self) -> None:
         """Listen on 127.0.0.1 (a free port) in a background thread."""

@@ -1,4 +1,4 @@
-"""URL patterns to ``include()``: the RFC 9728 protected-resource metadata document."""
+"""URL patterns to ``include()``: the RFC 9728 protected-resource metadata document, and ``health/``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.urls import path, re_path
 
-from . import views
+from . import health, views
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
 
@@ -29,4 +29,6 @@ urlpatterns = [
         views.ProtectedResourceMetadataView.as_view(),
         name="resource-metadata-path",
     ),
+    # Operations: readiness (docs/operations.md)
+    path("health/", health.HealthView.as_view(), name="health"),
 ]

@@ -123,6 +123,11 @@ for _key in ("JWKS_CACHE_TTL", "JWKS_REFRESH_COOLDOWN", "TOKEN_CACHE_TTL", "HTTP
     if env(f"OIDC_{_key}", default=""):
         DRF_OIDC_JWKS[_key] = env.float(f"OIDC_{_key}")
 
+# Operations: Prometheus metrics at /metrics (drf_oidc_jwks.contrib.prometheus; tests/test_prometheus_gunicorn.py).
+PROMETHEUS_METRICS = env.bool("PROMETHEUS_METRICS", default=False)
+if PROMETHEUS_METRICS:
+    INSTALLED_APPS.append("drf_oidc_jwks.contrib.prometheus")
+
 if env.bool("SERVED_BY_HEADER", default=False):
     # Load tests check which worker process answered.
     MIDDLEWARE.append("testproject.api.middleware.served_by")

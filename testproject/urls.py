@@ -25,3 +25,6 @@ if settings.DEV_ISSUER_ENABLED:
         # drf_oidc_jwks.contrib.devissuer: discovery and JWKS of the key mint_token signs with.
         path("dev-issuer/", include("drf_oidc_jwks.contrib.devissuer.urls")),
     ]
+
+if settings.PROMETHEUS_METRICS:
+    urlpatterns += [path("", include("drf_oidc_jwks.contrib.prometheus.urls"))]
