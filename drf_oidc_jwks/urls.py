@@ -1,4 +1,4 @@
-"""URL patterns to ``include()``: the RFC 9728 protected-resource metadata document."""
+"""URL patterns to ``include()``: the RFC 9728 protected-resource metadata document, the back-channel logout receiver."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.urls import path, re_path
 
-from . import views
+from . import backchannel, views
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
 
@@ -29,4 +29,6 @@ urlpatterns = [
         views.ProtectedResourceMetadataView.as_view(),
         name="resource-metadata-path",
     ),
+    # OpenID Connect Back-Channel Logout 1.0: a plain Django view (CSRF-exempt, no DRF authentication).
+    path("backchannel-logout/", backchannel.BackchannelLogoutView.as_view(), name="backchannel-logout"),
 ]
