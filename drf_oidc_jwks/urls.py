@@ -1,4 +1,4 @@
-"""URL patterns to ``include()``: the RFC 9728 protected-resource metadata document, the back-channel logout receiver."""
+"""URL patterns to ``include()``: the RFC 9728 metadata document and the back-channel logout receiver."""
 
 from __future__ import annotations
 
