@@ -386,19 +386,60 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# -- Opaque tokens and revocation (issue 15): bench/introspection.py, in a process of its own (its own settings) --
+
+#: (ratio from bench/introspection.py, at most): an opaque cache hit vs a memoised JWT; the revocation check's cost.
+INTROSPECTION_TARGETS = [("opaque cache hit / memoised JWT", 2.0), ("revocation check on / off (memoised JWT)", 1.10)]
+
+
+def introspection_figures(args: argparse.Namespace) -> dict[str, Any]:
+    """Run bench/introspection.py (LocMem, and Redis when a server can be started) and return its JSON."""
+    import shutil
+    import subprocess
+
+    command = [sys.executable, "-m", "bench.introspection", "--json"]
+    command += ["--requests", "500", "--passes", "2"] if args.quick else []
+    command += ["--redis"] if shutil.which("redis-server") else []
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, check=True)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def introspection_table(figures: dict[str, Any]) -> str:
+    lines = [
+        "\n### Opaque tokens and revocation (issue 15)\n",
+        "| ratio | value | at most | met |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    limits = dict(INTROSPECTION_TARGETS)
+    for what, ratio in figures["ratios"].items():
+        limit = limits.get(what)
+        met = "–" if limit is None else ("yes" if ratio <= limit else "no")
+        lines.append(f"| {what} | {ratio:.2f} | {limit if limit is not None else 'reported'} | {met} |")
+    lines.append(
+        f"\nShared-cache calls by the revocation check: {figures['jwt_revocation_cache_calls']} "
+        f"over {figures['requests_timed']} requests (polls only)"
+    )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=1000, help="distinct users (default 1000)")
     parser.add_argument("--passes", type=int, default=9, help="timed passes after the warm-up (default 9)")
     parser.add_argument("--quick", action="store_true", help="small counts, to keep the benchmark working in CI")
     parser.add_argument("--profile", action="store_true", help="also profile the memo-miss path (cProfile)")
+    parser.add_argument("--no-introspection", action="store_true", help="skip the opaque-token and revocation rows")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "latest.json"), help="where to write JSON")
     args = parser.parse_args(argv)
     if args.quick:
         args.users, args.passes = 50, 2
     report = build(args)
     report["targets"] = targets(report)
+    if not args.no_introspection:
+        report["introspection"] = introspection_figures(args)
     print(table(report))
+    if "introspection" in report:
+        print(introspection_table(report["introspection"]))
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2))

@@ -13,7 +13,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 # Operations (signals, tracing, structured log fields)
-from . import signals, tracing
+from . import revocation, signals, tracing
 from .checks import require_app
 from .claims import Claims
 from .conf import get_settings
@@ -26,6 +26,7 @@ from .exceptions import (
     MissingToken,
     TokenError,
 )
+from .introspection import looks_like_jws
 from .logfields import fields
 from .tokens import safe, unverified_ids, verify_token
 
@@ -85,8 +86,36 @@ class JWKSAuthentication(BaseAuthentication):
         return token
 
     def get_validated_token(self, raw: str) -> Claims:
-        """Verify the token; return its Claims (``request.auth``)."""
-        return verify_token(raw)
+        """Verify the token (or introspect an opaque one); return its Claims (``request.auth``)."""
+        claims = self.verify_or_introspect(raw)
+        self.check_revoked(claims)
+        return claims
+
+    # Opaque tokens and revocation (docs/opaque-tokens.md, docs/revocation.md)
+
+    def verify_or_introspect(self, raw: str) -> Claims:
+        """A JWS is verified locally (and introspected too with ``FOR_JWTS``); an opaque token is introspected."""
+        from . import opaque
+
+        s = get_settings()
+        if raw.count(".") == 2:
+            try:
+                claims = verify_token(raw)
+            except MalformedToken:
+                issuer = opaque.opaque_issuer(s)
+                if issuer is None or looks_like_jws(raw):
+                    raise
+                return opaque.opaque_claims(raw, issuer, s)
+            opaque.confirm_jwt(raw, claims, s)
+            return claims
+        issuer = opaque.opaque_issuer(s)
+        if issuer is None:
+            return verify_token(raw)  # no introspection configured: refused as malformed, as ever
+        return opaque.opaque_claims(raw, issuer, s)
+
+    def check_revoked(self, claims: Claims) -> None:
+        """Refuse (``token_revoked``) a token a revocation covers; no cache round trip between polls."""
+        revocation.check(claims.raw)
 
     def get_user(self, claims: Claims, token: str | None = None) -> Any:
         """Return ``request.user`` for verified claims; ``token`` is the bearer they came from."""

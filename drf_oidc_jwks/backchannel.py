@@ -143,8 +143,7 @@ class BackchannelLogoutView(View):
 
     def get_audience(self, issuer: IssuerSettings) -> Sequence[str]:
         """The ``aud`` values accepted from ``issuer``: its ``BACKCHANNEL_LOGOUT_AUDIENCE``."""
-        value = getattr(issuer, "backchannel_logout_audience", None)
-        return (value,) if isinstance(value, str) else tuple(value or ())
+        return issuer.backchannel_logout_audience or ()
 
     def post(self, request: HttpRequest) -> HttpResponse:
         if request.content_type != "application/x-www-form-urlencoded":

@@ -30,6 +30,7 @@ from .settings_keys import (
     first_issuer,
     issuer_entries,
     merge_issuer_keys,
+    opaque_issuer_problem,
 )
 from .settings_values import (
     PROTECTED_FIELDS,
@@ -179,6 +180,9 @@ def parse(raw: Any) -> tuple[list[Problem], Settings | None]:
         seen.add(values.get("ISSUER", ""))
         if all(k.name in values for k in ISSUER_TABLE):
             issuers.append(IssuerSettings(**{k.attr: values[k.name] for k in ISSUER_TABLE}))
+    if "OPAQUE_TOKEN_ISSUER" in top:  # opaque tokens need one issuer to be introspected at
+        found_opaque = opaque_issuer_problem(top["OPAQUE_TOKEN_ISSUER"], [i.issuer for i in issuers if i.introspection])
+        problems += [found_opaque] if found_opaque else []
     if any(p.error for p in problems):
         return problems, None
     kwargs = {k.attr: top[k.name] for k in GLOBAL_TABLE}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import json
 import logging
 import math
 import re
@@ -22,31 +23,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
-from urllib.parse import quote
 
 from django.core.cache import BaseCache
 
 from .conf import IssuerSettings, register_reset, url_allowed
 from .exceptions import InvalidTokenType, KeySourceError, MalformedToken, SenderConstrained, TokenInactive
-from .http_post import http_post
+from .fetching import HTTPResult, request_json
+from .settings_keys import INTROSPECTION_AUTH_METHODS, INTROSPECTION_DEFAULTS
+from .settings_keys import introspection as parse_introspection
+from .settings_values import Context, InvalidSettingError
 from .tokens import read_unverified, validate_claims
 
 logger = logging.getLogger("drf_oidc_jwks")
 
-AUTH_METHODS = ("client_secret_basic", "client_secret_post")
-
+AUTH_METHODS = INTROSPECTION_AUTH_METHODS
 #: Defaults of the keys of one issuer's ``INTROSPECTION`` setting (docs/opaque-tokens.md).
-DEFAULTS: dict[str, Any] = {
-    "CLIENT_ID": None,
-    "CLIENT_SECRET": None,
-    "AUTH_METHOD": "client_secret_basic",
-    "URL": None,
-    "CACHE_TTL": 60,
-    "INACTIVE_CACHE_TTL": 10,
-    "REQUIRE_AUDIENCE": True,
-    "MAX_RATE": 20,
-    "FOR_JWTS": False,
-}
+DEFAULTS: dict[str, Any] = INTROSPECTION_DEFAULTS
 
 #: Largest introspection answer read (RFC 7662 answers are a few hundred bytes).
 MAX_ANSWER_BYTES = 64 * 1024
@@ -92,24 +84,11 @@ class IntrospectionConfig:
 
 def problems(value: Any, allow_insecure_http: bool) -> list[str]:
     """What is wrong with an ``INTROSPECTION`` value (empty when fine), one sentence each, naming the key."""
-    if value is None:
-        return []
-    if not isinstance(value, Mapping):
-        return ["INTROSPECTION must be a dict or None."]
-    found = [f"INTROSPECTION has an unknown key {k!r}." for k in value if k not in DEFAULTS]
-    for key in ("CLIENT_ID", "CLIENT_SECRET"):
-        if not isinstance(value.get(key), str) or not value.get(key):
-            found.append(f"INTROSPECTION[{key!r}] must be a non-empty string.")
-    if value.get("AUTH_METHOD", "client_secret_basic") not in AUTH_METHODS:
-        found.append(f"INTROSPECTION['AUTH_METHOD'] must be one of {', '.join(AUTH_METHODS)}.")
-    url = value.get("URL")
-    if url is not None and (not isinstance(url, str) or not url_allowed(url, allow_insecure_http)):
-        found.append("INTROSPECTION['URL'] must be an https URL (http for loopback hosts only).")
-    for key in ("CACHE_TTL", "INACTIVE_CACHE_TTL", "MAX_RATE"):
-        number = value.get(key, DEFAULTS[key])
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or not number >= 0:
-            found.append(f"INTROSPECTION[{key!r}] must be a number >= 0.")
-    return found
+    try:
+        parse_introspection(value, Context("INTROSPECTION", None, {"ALLOW_INSECURE_HTTP": allow_insecure_http}, None))
+    except InvalidSettingError as exc:
+        return [p.msg for p in exc.problems]
+    return []
 
 
 def looks_like_jws(raw: str) -> bool:
@@ -142,17 +121,18 @@ def _payload(answer: Mapping[str, Any]) -> Mapping[str, Any]:
     return answer
 
 
-class Poster(Protocol):
+class Requester(Protocol):
     def __call__(
         self,
+        method: str,
         url: str,
         *,
-        data: Mapping[str, str],
-        headers: Mapping[str, str],
         timeout: float,
         max_bytes: int,
         allow_insecure_http: bool,
-    ) -> Any: ...
+        form: Mapping[str, str] | None = None,
+        basic_auth: tuple[str, str] | None = None,
+    ) -> HTTPResult: ...
 
 
 class RateLimiter:
@@ -212,7 +192,7 @@ class Introspector:
         max_bytes: int = MAX_ANSWER_BYTES,
         memo_size: int = 10000,
         discover: Callable[[], Mapping[str, Any]] | None = None,
-        post: Poster = http_post,
+        post: Requester = request_json,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.issuer, self.config, self.cache = issuer, config, cache
@@ -336,27 +316,36 @@ class Introspector:
 
     def _request(self, raw: str) -> Mapping[str, Any]:
         url = self.endpoint()
-        data = {"token": raw, "token_type_hint": "access_token"}
-        headers = {"Accept": "application/json"}
-        cid, secret = self.config.client_id, self.config.client_secret
-        if self.config.auth_method == "client_secret_post":
-            data.update(client_id=cid, client_secret=secret)
-        else:
-            # RFC 6749 2.3.1: both parts form-urlencoded before the Basic encoding.
-            pair = f"{quote(cid, safe='')}:{quote(secret, safe='')}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        form = {"token": raw, "token_type_hint": "access_token"}
+        credentials: tuple[str, str] | None = (self.config.client_id, self.config.client_secret)
+        if self.config.auth_method == "client_secret_post" and credentials is not None:
+            form.update(client_id=credentials[0], client_secret=credentials[1])
+            credentials = None
         self.request_count += 1
-        answer = self.post(
+        result = self.post(
+            "POST",
             url,
-            data=data,
-            headers=headers,
+            form=form,
+            basic_auth=credentials,  # fetching form-encodes both parts first (RFC 6749 2.3.1)
             timeout=self.http_timeout,
             max_bytes=self.max_bytes,
             allow_insecure_http=self.allow_insecure_http,
         )
-        if not isinstance(answer, Mapping):
+        if result.status != 200:
+            raise KeySourceError(f"HTTP {result.status}")
+        answer = result.document
+        if not result.is_json or not isinstance(answer, Mapping) or not _finite(answer):
             raise KeySourceError("introspection answer is not a JSON object")
         return answer
+
+
+def _finite(answer: Mapping[str, Any]) -> bool:
+    # JSON has no NaN or Infinity: an answer using them is not from a conforming endpoint.
+    try:
+        json.dumps(answer, allow_nan=False)
+    except ValueError:
+        return False
+    return True
 
 
 _introspectors: dict[str, Introspector] = {}

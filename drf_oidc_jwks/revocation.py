@@ -265,10 +265,7 @@ def _build_store() -> RevocationStore:
     with _store_lock:
         if _store is None:
             s = get_settings()
-            # Until the settings table has these keys, the defaults apply (getattr: no private name needed).
-            ttl = float(getattr(s, "revocation_ttl", DEFAULT_TTL))
-            poll = float(getattr(s, "revocation_poll", DEFAULT_POLL))
-            _store = RevocationStore(caches[s.jwks_cache_alias], ttl=ttl, poll=poll)
+            _store = RevocationStore(caches[s.jwks_cache_alias], ttl=s.revocation_ttl, poll=s.revocation_poll)
         return _store
 
 

@@ -1,4 +1,4 @@
-"""URL patterns to ``include()``: the RFC 9728 protected-resource metadata document, and ``health/``."""
+"""URL patterns to ``include()``: the RFC 9728 metadata document, ``health/`` and the back-channel logout receiver."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.urls import path, re_path
 
-from . import health, views
+from . import backchannel, health, views
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
 
@@ -31,4 +31,6 @@ urlpatterns = [
     ),
     # Operations: readiness (docs/operations.md)
     path("health/", health.HealthView.as_view(), name="health"),
+    # OpenID Connect Back-Channel Logout 1.0: a plain Django view (CSRF-exempt, no DRF authentication).
+    path("backchannel-logout/", backchannel.BackchannelLogoutView.as_view(), name="backchannel-logout"),
 ]

@@ -122,6 +122,12 @@ if env("OIDC_JWKS_URL", default=""):
 for _key in ("JWKS_CACHE_TTL", "JWKS_REFRESH_COOLDOWN", "TOKEN_CACHE_TTL", "HTTP_TIMEOUT", "LEEWAY"):
     if env(f"OIDC_{_key}", default=""):
         DRF_OIDC_JWKS[_key] = env.float(f"OIDC_{_key}")
+# Revocation (docs/revocation.md): the client id(s) the IdP's logout tokens name, comma-separated.
+if env("OIDC_BACKCHANNEL_LOGOUT_AUDIENCE", default=""):
+    DRF_OIDC_JWKS["BACKCHANNEL_LOGOUT_AUDIENCE"] = env.list("OIDC_BACKCHANNEL_LOGOUT_AUDIENCE")
+for _key in ("REVOCATION_POLL", "REVOCATION_TTL"):
+    if env(f"OIDC_{_key}", default=""):
+        DRF_OIDC_JWKS[_key] = env.float(f"OIDC_{_key}")
 
 # Operations: Prometheus metrics at /metrics (drf_oidc_jwks.contrib.prometheus; tests/test_prometheus_gunicorn.py).
 PROMETHEUS_METRICS = env.bool("PROMETHEUS_METRICS", default=False)

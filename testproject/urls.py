@@ -17,7 +17,6 @@ urlpatterns = [
     path("api/dpop/", include("testproject.api.dpop_urls")),
     path("api/", include("testproject.api.authz_urls")),
     path("", include("drf_oidc_jwks.urls")),
-    path("", include("testproject.api.revocation_urls")),
 ]
 
 if settings.DEV_ISSUER_ENABLED:

@@ -18,13 +18,12 @@ from drf_oidc_jwks.revocation import RevocationStore
 from drf_oidc_jwks.testing import OMIT, TestIssuer
 
 RP = "rp-client"
-URL = "/preview/backchannel-logout/"
+URL = "/backchannel-logout/"
 
 
 @pytest.fixture(autouse=True)
-def receiver(settings: Any, oidc_settings: Any) -> None:
-    settings.PREVIEW_BACKCHANNEL_LOGOUT_AUDIENCE = [RP, "another-client"]
-    oidc_settings(SYNC_USERS=False)
+def receiver(oidc_settings: Any) -> None:
+    oidc_settings(SYNC_USERS=False, BACKCHANNEL_LOGOUT_AUDIENCE=[RP, "another-client"])
 
 
 def logout_token(issuer: TestIssuer, sub: Any = "alice", **claims: Any) -> str:
@@ -45,7 +44,7 @@ def post(token: Any, client: Client | None = None, *, form: Any = None) -> Any:
 
 
 def me(api: Any, token: str) -> Any:
-    return api.get("/api/preview/me", HTTP_AUTHORIZATION=f"Bearer {token}")
+    return api.get("/api/me", HTTP_AUTHORIZATION=f"Bearer {token}")
 
 
 def nothing_recorded() -> bool:

@@ -44,6 +44,9 @@ def filebased(tmp: str = "/tmp") -> dict[str, Any]:
     return {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": tmp}}
 
 
+INTRO = {"CLIENT_ID": "api", "CLIENT_SECRET": "s3cret"}
+OTHER = "https://other.example.com"
+
 # (id, Django settings that trigger it, the closest Django settings that must not)
 CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("E001", {"DRF_OIDC_JWKS": DELETE}, {"DRF_OIDC_JWKS": GOOD}),
@@ -115,6 +118,21 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {"DRF_OIDC_JWKS": oidc(USER_CACHE_ALIAS="nope")},
         {"DRF_OIDC_JWKS": oidc(USER_CACHE_ALIAS="nope"), "CACHES": {**LOCMEM, "nope": LOCMEM["default"]}},
     ),
+    (
+        "E025",
+        {"DRF_OIDC_JWKS": {"ISSUERS": [oidc(INTROSPECTION=INTRO), oidc(ISSUER=OTHER, INTROSPECTION=INTRO)]}},
+        {
+            "DRF_OIDC_JWKS": {
+                "ISSUERS": [oidc(INTROSPECTION=INTRO), oidc(ISSUER=OTHER, INTROSPECTION=INTRO)],
+                "OPAQUE_TOKEN_ISSUER": OTHER,
+            }
+        },
+    ),
+    (
+        "E025",
+        {"DRF_OIDC_JWKS": oidc(OPAQUE_TOKEN_ISSUER=OTHER, INTROSPECTION=INTRO)},
+        {"DRF_OIDC_JWKS": oidc(OPAQUE_TOKEN_ISSUER=GOOD["ISSUER"], INTROSPECTION=INTRO)},
+    ),
     ("W001", {"DRF_OIDC_JWKS": oidc(AUDIENCE=None)}, {"DRF_OIDC_JWKS": GOOD}),
     ("W020", {"CACHES": LOCMEM, "DEBUG": False}, {"CACHES": LOCMEM, "DEBUG": True}),
     ("W020", {"CACHES": LOCMEM, "DEBUG": False}, {"CACHES": "filebased", "DEBUG": False}),
@@ -178,7 +196,7 @@ def test_check_ids_are_stable():
     # Changing this list breaks users' SILENCED_SYSTEM_CHECKS: add ids, never renumber.
     assert list(CHECK_IDS) == [
         "E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008", "E009", "E010", "E011", "E012", "E013",
-        "E020", "E021", "E022", "E023", "E024",
+        "E020", "E021", "E022", "E023", "E024", "E025",
         "W001", "W020", "W021", "W022",
     ]  # fmt: skip
     assert all(re.fullmatch(r"[EW]0\d\d", i) for i in CHECK_IDS)

@@ -13,7 +13,7 @@ from django.test import override_settings
 
 from drf_oidc_jwks.conf import IssuerSettings, get_settings
 from drf_oidc_jwks.exceptions import KeySourceError, TokenError
-from drf_oidc_jwks.http_post import http_post
+from drf_oidc_jwks.fetching import request_json
 from drf_oidc_jwks.introspection import (
     IntrospectionConfig,
     Introspector,
@@ -245,7 +245,7 @@ def test_a_slow_and_a_dripping_endpoint_are_cut_at_the_timeout_for_the_whole_exc
         idp.override = response
         started = time.monotonic()
         with pytest.raises(KeySourceError) as info:
-            http_post(idp.url, data={"token": "x"}, headers={}, timeout=1.0, max_bytes=1024, allow_insecure_http=False)
+            request_json("POST", idp.url, form={"token": "x"}, timeout=1.0, max_bytes=1024, allow_insecure_http=False)
         elapsed = time.monotonic() - started
         assert info.value.reason == "timed out"
         assert elapsed < 1.5, elapsed
@@ -254,14 +254,14 @@ def test_a_slow_and_a_dripping_endpoint_are_cut_at_the_timeout_for_the_whole_exc
 def test_an_answer_over_max_bytes_is_refused(idp):
     idp.override = Response(200, b'{"active": true, "pad": "' + b"x" * 5000 + b'"}')
     with pytest.raises(KeySourceError) as info:
-        http_post(idp.url, data={"token": "x"}, headers={}, timeout=2, max_bytes=1024, allow_insecure_http=False)
+        request_json("POST", idp.url, form={"token": "x"}, timeout=2, max_bytes=1024, allow_insecure_http=False)
     assert "larger than 1024" in info.value.reason
 
 
 def test_plain_http_to_a_non_loopback_host_is_never_requested():
     with pytest.raises(KeySourceError) as info:
-        http_post(
-            "http://idp.example.com/introspect", data={}, headers={}, timeout=1, max_bytes=10, allow_insecure_http=False
+        request_json(
+            "POST", "http://idp.example.com/introspect", form={}, timeout=1, max_bytes=10, allow_insecure_http=False
         )
     assert "https required" in info.value.reason
 

@@ -53,7 +53,7 @@ def served(redis_server, tmp_path):
 def get(url: str, token: str) -> tuple[int, str, str]:
     # A new connection per request, so both workers take turns accepting.
     with requests.Session() as s:
-        r = s.get(f"{url}/api/preview/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        r = s.get(f"{url}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
         code = r.json().get("code", "") if r.status_code != 200 else ""
         return r.status_code, r.headers["X-Served-By"], code
 
@@ -74,7 +74,7 @@ def logout(url: str, issuer: TestIssuer, sub: str) -> str:
         sub, aud=RP, events={LOGOUT_EVENT: {}}, jti=uuid.uuid4().hex, sid=f"sid-{sub}", headers={"typ": "logout+jwt"}
     )
     r = requests.post(
-        f"{url}/preview/backchannel-logout/",
+        f"{url}/backchannel-logout/",
         data=urlencode({"logout_token": token}),
         headers={"Content-Type": "application/x-www-form-urlencoded"},
         timeout=10,

@@ -90,31 +90,33 @@ def test_an_opaque_token_is_introspected_and_refused_as_inactive_after_the_idp_r
         "SYNC_USERS": False,
         # oidc-provider's answers for client-credentials tokens carry client_id, not sub (RFC 7662 makes sub optional).
         "REQUIRED_CLAIMS": ["exp", "client_id"],
-    }
-    settings.PREVIEW_INTROSPECTION = {
-        p.issuer: {"CLIENT_ID": p.client_id, "CLIENT_SECRET": p.client_secret, "CACHE_TTL": 2}
+        "INTROSPECTION": {"CLIENT_ID": p.client_id, "CLIENT_SECRET": p.client_secret, "CACHE_TTL": 2},
     }
     token = p.client_credentials(OPAQUE_AUDIENCE)
     assert not looks_like_jws(token)
 
-    ok = bearer(token, "/api/preview/me")
+    ok = bearer(token, "/api/me")
     assert ok.status_code == 200, ok.content
-    assert ok.json()["scopes"] == ["reports:read"]
+    assert ok.json()["claims"]["scopes"] == ["reports:read"]
 
     p.revoke(token)
-    assert bearer(token, "/api/preview/me").status_code == 200  # the cached answer serves until CACHE_TTL
+    assert bearer(token, "/api/me").status_code == 200  # the cached answer serves until CACHE_TTL
     time.sleep(2.1)
-    refused = bearer(token, "/api/preview/me")
+    refused = bearer(token, "/api/me")
     assert (refused.status_code, refused.json()["code"]) == (401, "token_inactive")
 
 
 def test_a_jwt_of_the_same_provider_keeps_working_beside_introspection(settings, opaque_provider, bearer):
     p = opaque_provider
-    settings.DRF_OIDC_JWKS = {"ISSUER": p.issuer, "AUDIENCE": [API_AUDIENCE, OPAQUE_AUDIENCE], "SYNC_USERS": False}
-    settings.PREVIEW_INTROSPECTION = {p.issuer: {"CLIENT_ID": p.client_id, "CLIENT_SECRET": p.client_secret}}
+    settings.DRF_OIDC_JWKS = {
+        "ISSUER": p.issuer,
+        "AUDIENCE": [API_AUDIENCE, OPAQUE_AUDIENCE],
+        "SYNC_USERS": False,
+        "INTROSPECTION": {"CLIENT_ID": p.client_id, "CLIENT_SECRET": p.client_secret},
+    }
     token = p.client_credentials(API_AUDIENCE)
     assert looks_like_jws(token)
-    assert bearer(token, "/api/preview/me").status_code == 200
+    assert bearer(token, "/api/me").status_code == 200
 
 
 # ---------------------------------------------------------------------------
@@ -206,7 +208,7 @@ def logout_setup(
         "OP_CLIENT_SECRET": uuid.uuid4().hex,
         "OP_WEB_CLIENT_ID": WEB_CLIENT,
         "OP_WEB_CLIENT_SECRET": web_secret,
-        "OP_BACKCHANNEL_LOGOUT_URI": f"http://127.0.0.1:{port}/preview/backchannel-logout/",
+        "OP_BACKCHANNEL_LOGOUT_URI": f"http://127.0.0.1:{port}/backchannel-logout/",
     }
     node = start_node_server("oidc-provider-logout", "oidc-provider-server.mjs", env, interop_logs)
     django: DjangoServer | None = None
@@ -228,9 +230,7 @@ def logout_setup(
 
 
 def call(server: DjangoServer, token: str) -> requests.Response:
-    return _session().get(
-        server.url + "/api/preview/me", headers={"Authorization": f"Bearer {token}"}, timeout=HTTP_TIMEOUT
-    )
+    return _session().get(server.url + "/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=HTTP_TIMEOUT)
 
 
 def test_signing_out_at_the_idp_pushes_a_logout_that_revokes_the_sessions_token(logout_setup):
@@ -251,4 +251,4 @@ def test_signing_out_at_the_idp_pushes_a_logout_that_revokes_the_sessions_token(
     again = Browser(provider).sign_in("alice")
     assert call(api, again["access_token"]).status_code == 200
     log = api.log.read_text(errors="replace")
-    assert '/preview/backchannel-logout/ HTTP/1.1" 200' in log, log[-3000:]
+    assert '/backchannel-logout/ HTTP/1.1" 200' in log, log[-3000:]

@@ -174,7 +174,32 @@ def check_issuer(issuer: IssuerSettings, s: Settings, cache_ok: bool, per_proces
         _judge_without_keys(report, issuer, s, per_process)
     else:
         _judge_keys(report, keyset, issuer)
+    if issuer.introspection is not None:
+        report["introspection"] = probe_introspection(issuer, report)
     return report
+
+
+def probe_introspection(issuer: IssuerSettings, report: dict[str, Any]) -> dict[str, Any]:
+    """Introspect a random token with the client credentials: a working endpoint answers ``active: false``."""
+    from drf_oidc_jwks.exceptions import KeySourceError
+    from drf_oidc_jwks.opaque import introspector_for
+
+    introspector = introspector_for(issuer)
+    found: dict[str, Any] = {"endpoint": None, "auth_method": (issuer.introspection or {}).get("AUTH_METHOD")}
+    started, problem = time.monotonic(), None
+    try:
+        found["endpoint"] = introspector.endpoint()
+        found["active"] = introspector.probe().get("active")
+        if found["active"] is not False:
+            problem = "introspection endpoint did not answer active: false for a random token"
+    except KeySourceError as exc:
+        found["error"] = exc.reason
+        problem = f"introspection endpoint: {exc.reason} (opaque tokens would answer 503)"
+    found["ms"] = round((time.monotonic() - started) * 1000)
+    if problem is not None:
+        report["errors"].append(problem)
+        report["status"] = "failing"
+    return found
 
 
 def _judge_keys(report: dict[str, Any], keyset: KeySet, issuer: IssuerSettings) -> None:
@@ -354,6 +379,12 @@ class Command(BaseCommand):
         for r in i["requests"]:
             outcome = r.get("error") or "200 OK"
             w(f"    GET {r['url']} -> {outcome} in {r['ms']} ms")
+        probe = i.get("introspection")
+        if probe is not None:
+            outcome = probe.get("error") or f"active: {json.dumps(probe.get('active'))}"
+            w(f"  introspection: {probe['endpoint'] or '(not resolved)'}")
+            method = probe["auth_method"] or "client_secret_basic"
+            w(f"    POST a random token ({method}) -> {outcome} in {probe['ms']} ms")
         if "keys" in i:
             w(f"  keys ({len(i['keys'])}, fresh for {_seconds(i['fresh_for'])} after a fetch):")
             for k in i["keys"]:

@@ -140,6 +140,8 @@ def _context(code: str, iss: Any, s: Settings) -> str:
         return f"ALGORITHMS of {issuer.issuer}: {list(issuer.algorithms)}"
     if code == "invalid_audience":
         return f"AUDIENCE of {issuer.issuer}: {list(issuer.audience or ())}"
+    if code in ("token_inactive", "token_revoked"):
+        return _revocation_context(code, issuer, s)
     if code == "unknown_key":
         from drf_oidc_jwks.jwks import get_client
 
@@ -147,6 +149,32 @@ def _context(code: str, iss: Any, s: Settings) -> str:
         cooldown = s.jwks_refresh_cooldown
         return f"the JWKS of {issuer.issuer} holds kids {kids}; an unknown kid refetches at most every {cooldown:g}s"
     return ""
+
+
+def _opaque_issuer(raw: str, s: Settings) -> Any:
+    """The issuer an opaque token is introspected at (None for a JWS, or with no introspection configured)."""
+    from drf_oidc_jwks.introspection import looks_like_jws
+    from drf_oidc_jwks.opaque import opaque_issuer
+
+    return None if looks_like_jws(raw) else opaque_issuer(s)
+
+
+def _revocation_context(code: str, issuer: Any, s: Settings) -> str:
+    if code == "token_revoked":
+        return (
+            f"revocations of {issuer.issuer} (back-channel logout, oidc_revoke) are remembered {s.revocation_ttl:g}s "
+            f"and reach every worker within REVOCATION_POLL ({s.revocation_poll:g}s); a new token works"
+        )
+    if issuer.introspection is None:
+        return ""
+    from drf_oidc_jwks.opaque import introspector_for
+
+    ttl = issuer.introspection.get("CACHE_TTL", 60)
+    try:
+        endpoint = introspector_for(issuer).endpoint()
+    except Exception as exc:  # noqa: BLE001 - the context is a hint; the refusal stands either way
+        endpoint = f"(endpoint unknown: {type(exc).__name__})"
+    return f"introspected at {endpoint}; active answers are cached up to CACHE_TTL ({ttl}s)"
 
 
 def describe_user(claims: Claims, s: Settings) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -201,19 +229,22 @@ def decode(raw: str, *, sync: bool = False) -> dict[str, Any]:
     s = get_settings()
     now = time.time()
     result: dict[str, Any] = {"accepted": False}
-    try:
-        parsed = read_unverified(raw, s.max_token_bytes)
-    except TokenError as exc:
-        result["refusal"] = _refusal(exc.code, exc.description, exc.reason, s)
-        return result
-    result["header"] = parsed.header
-    result["payload"] = parsed.payload
-    result["times"] = {n: _when(parsed.payload.get(n), now) for n in _TIME_CLAIMS if n in parsed.payload}
+    introspected_at = _opaque_issuer(raw, s)
+    if introspected_at is not None:  # an opaque token: its answer is what there is to show
+        result["introspected_at"], iss = introspected_at.issuer, introspected_at.issuer
+    else:
+        try:
+            parsed = read_unverified(raw, s.max_token_bytes)
+        except TokenError as exc:
+            result["refusal"] = _refusal(exc.code, exc.description, exc.reason, s)
+            return result
+        result["header"], result["payload"], iss = parsed.header, parsed.payload, parsed.payload.get("iss")
+        result["times"] = {n: _when(parsed.payload.get(n), now) for n in _TIME_CLAIMS if n in parsed.payload}
     auth = authenticator()
     try:
         claims = auth.get_validated_token(raw)
     except TokenError as exc:
-        result["refusal"] = _refusal(exc.code, exc.description, exc.reason, s, parsed.payload.get("iss"))
+        result["refusal"] = _refusal(exc.code, exc.description, exc.reason, s, iss)
         return result
     except KeySourceError as exc:
         result["refusal"] = _refusal(
@@ -268,6 +299,8 @@ class Command(BaseCommand):
     def print_result(self, result: dict[str, Any]) -> None:
         """Print the result for a person."""
         w = self.stdout.write
+        if "introspected_at" in result:
+            w(f"Opaque token: introspected at {result['introspected_at']}")
         if "header" in result:
             w("Header (unverified)")
             w(_indent(json.dumps(result["header"], indent=2, ensure_ascii=False)))
