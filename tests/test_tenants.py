@@ -19,7 +19,6 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from drf_oidc_jwks.audience import any_audience_matches, audience_matches
-from drf_oidc_jwks.claim_paths import resolve_claim_paths
 from drf_oidc_jwks.conf import IssuerSettings, get_settings, validate
 from drf_oidc_jwks.exceptions import InvalidIssuer, KeySourceError, TokenError
 from drf_oidc_jwks.issuers import (
@@ -223,18 +222,13 @@ def idp(oidc_settings: Any) -> Iterator[TenantIdP]:
 
 
 def issuer_settings(issuer: str, jwks_url: str | None) -> IssuerSettings:
-    return IssuerSettings(
-        issuer=issuer,
-        jwks_url=jwks_url,
-        audience=("api://app",),
-        algorithms=("RS256",),
-        provider="entra",
-        claims=resolve_claim_paths("entra", {}),
-        required_claims=("exp", "sub"),
-        allowed_types=None,
-        userinfo=False,
-        userinfo_url=None,
-    )
+    """One issuer's settings as the settings table builds them (so every key has its default)."""
+    from drf_oidc_jwks.conf import build
+
+    raw = {"ISSUER": issuer, "AUDIENCE": "api://app", "PROVIDER": "entra", "ALLOW_INSECURE_HTTP": True}
+    if jwks_url:
+        raw["JWKS_URL"] = jwks_url
+    return build(raw).issuers[0]
 
 
 def verify(raw: str, index: IssuerIndex[IssuerSettings], clients: dict[str, JWKSClient]) -> dict[str, Any]:
