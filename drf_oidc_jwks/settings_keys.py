@@ -59,6 +59,10 @@ class IssuerSettings:
     allowed_types: tuple[str, ...] | None = key("ALLOWED_TYPES", None, v.optional(v.names()))
     userinfo: bool = key("USERINFO", False, v.flag)
     userinfo_url: str | None = key("USERINFO_URL", None, v.optional(v.url("E005")))
+    # DPoP, RFC 9449 (docs/dpop.md)
+    dpop: str = key("DPOP", "allowed", v.choice("E014", v.DPOP_MODES))
+    dpop_algorithms: tuple[str, ...] = key("DPOP_ALGORITHMS", ("ES256", "EdDSA", "RS256", "PS256"), v.dpop_algorithms)
+    dpop_proof_max_age: float = key("DPOP_PROOF_MAX_AGE", 300, v.seconds(positive=True))
 
     @property
     def discovery_url(self) -> str:
@@ -132,6 +136,8 @@ class Settings:
     user_local_cache_ttl: float = key("USER_LOCAL_CACHE_TTL", 5, _seconds)
     user_cache_alias: str = key("USER_CACHE_ALIAS", "default", v.cache_alias("E024"))
     user_sync_class: str = key("USER_SYNC_CLASS", "drf_oidc_jwks.users.UserSync", v.dotted_path)
+    # DPoP, RFC 9449 (docs/dpop.md): proofs must carry a server nonce (DPoPNonceMiddleware hands them out)
+    dpop_nonce: bool = key("DPOP_NONCE", False, v.flag)
     by_issuer: Mapping[str, IssuerSettings] = field(repr=False, default_factory=dict)
 
     def issuer_for(self, iss: Any) -> IssuerSettings | None:
