@@ -410,5 +410,7 @@ def dpop_algorithms(value: Any, ctx: Context) -> tuple[str, ...]:
     raise fail(
         "E014",
         f"DPOP_ALGORITHMS must be a non-empty list of asymmetric algorithms, not {value!r} (HMAC and none never).",
-        "Supported: " + ", ".join(sorted(SUPPORTED_ALGORITHMS)) + '; the default is ["ES256", "EdDSA", "RS256", "PS256"].',
+        "Supported: "
+        + ", ".join(sorted(SUPPORTED_ALGORITHMS))
+        + '; the default is ["ES256", "EdDSA", "RS256", "PS256"].',
     )

@@ -336,7 +336,9 @@ def test_first_use_refuses_what_the_system_checks_report(settings, tmp_path, cha
 
 
 @pytest.mark.parametrize(("caches", "check_id"), [(DUMMY, "E021"), (LOCMEM, "W020")])
-def test_a_cache_that_forgets_or_is_per_process_says_what_it_means_for_dpop_replays(settings, tmp_path, caches, check_id):
+def test_a_cache_that_forgets_or_is_per_process_says_what_it_means_for_dpop_replays(
+    settings, tmp_path, caches, check_id
+):
     apply(settings, tmp_path, {"CACHES": caches, "DEBUG": False})
     (message,) = [m for m in our_messages() if m.id == f"drf_oidc_jwks.{check_id}"]
     assert "DPoP" in message.hint and ("replayed" in message.hint or "accepted again" in message.hint)
