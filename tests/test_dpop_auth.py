@@ -305,3 +305,55 @@ def test_the_test_kit_sends_both_headers(issuer) -> None:
     from drf_oidc_jwks.testing_dpop import DPoPKey as Kept
 
     assert Kept is DPoPKey
+
+
+def test_the_schema_says_dpop_where_it_is_required(settings) -> None:
+    settings.DRF_OIDC_JWKS = {**settings.DRF_OIDC_JWKS, "OPENAPI_SCHEME": "bearer", "DPOP": "required"}
+    scheme = APIClient().get("/api/schema/", {"format": "json"}).json()["components"]["securitySchemes"]["oidc"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "dpop")
+    assert "Authorization: DPoP <token>" in scheme["description"] and "Bearer is refused" in scheme["description"]
+    settings.DRF_OIDC_JWKS = {**settings.DRF_OIDC_JWKS, "OPENAPI_SCHEME": "openIdConnect", "DPOP": "required"}
+    scheme = APIClient().get("/api/schema/", {"format": "json"}).json()["components"]["securitySchemes"]["oidc"]
+    assert scheme["type"] == "openIdConnect" and scheme["description"].startswith("DPoP-bound JWT")
+    settings.DRF_OIDC_JWKS = {**settings.DRF_OIDC_JWKS, "OPENAPI_SCHEME": "bearer", "DPOP": "allowed"}
+    scheme = APIClient().get("/api/schema/", {"format": "json"}).json()["components"]["securitySchemes"]["oidc"]
+    assert scheme["scheme"] == "bearer" and scheme["description"].startswith("Bearer JWT")
+
+
+def decode(*args: str) -> tuple[int, dict[str, Any]]:
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out = StringIO()
+    try:
+        call_command("oidc_decode", *args, "--json", stdout=out)
+        status = 0
+    except CommandError as exc:
+        status = exc.returncode
+    return status, json.loads(out.getvalue()) if out.getvalue() else {}
+
+
+def test_oidc_decode_explains_a_refused_dpop_request_from_its_proof(dpop, issuer, key, api) -> None:
+    token = issuer.token(cnf=key.cnf())
+    proof = key.proof("GET", URL, access_token=token)
+    assert decode(token, "--proof", proof, "--url", URL) == (0, decode(token, "--proof", proof, "--url", URL)[1])
+    assert decode(token, "--proof", proof, "--url", URL)[1]["accepted"] is True
+    status, result = decode(token, "--proof", proof, "--method", "POST", "--url", URL)
+    assert status == 1 and result["refusal"]["code"] == "invalid_dpop_proof"
+    assert "htm" in result["refusal"]["reason"]
+    thief = DPoPKey().proof("GET", URL, access_token=token)
+    assert "cnf.jkt" in decode(token, "--proof", thief, "--url", URL)[1]["refusal"]["reason"]
+    assert send(api, token, proof).status_code == 200  # the API records it; decode now calls it a replay
+    assert "replayed" in decode(token, "--proof", proof, "--url", URL)[1]["refusal"]["reason"]
+    # Without --proof the bound token is what a Bearer request meets; --proof needs --url.
+    assert decode(token)[1]["refusal"]["code"] == "sender_constrained"
+    assert decode(token, "--proof", proof)[0] == 2
+
+
+def test_oidc_decode_says_dpop_required_for_a_bearer_token(dpop, issuer) -> None:
+    dpop(DPOP="required")
+    status, result = decode(issuer.token())
+    assert status == 1 and result["refusal"]["code"] == "dpop_required"
