@@ -129,7 +129,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("E013", {"DRF_OIDC_JWKS": oidc(DPOP_NONCE="yes")}, {"DRF_OIDC_JWKS": oidc(DPOP="off", DPOP_NONCE=True)}),
     (
         "E025",
-        {"DRF_OIDC_JWKS": oidc(DPOP_NONCE=True)},
+        {"DRF_OIDC_JWKS": oidc(DPOP_NONCE=True), "MIDDLEWARE": ["django.middleware.common.CommonMiddleware"]},
         {"DRF_OIDC_JWKS": oidc(DPOP_NONCE=True), "MIDDLEWARE": ["drf_oidc_jwks.middleware.DPoPNonceMiddleware"]},
     ),
 ]
