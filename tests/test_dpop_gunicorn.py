@@ -175,8 +175,10 @@ def test_two_dpop_headers_joined_by_gunicorn_are_refused(shared, token):
 
 def test_control_two_workers_with_per_process_locmem_each_accept_the_same_proof(separate, token):
     """Why the store must be shared: without it, a proof is good once per worker, not once."""
-    by_proof = flood(separate, token, proofs(separate, token, 40), copies=4)
-
-    twice = [p for p, r in by_proof.items() if len({pid for s, pid in r if s == 200}) == 2]
-    assert all(1 <= sum(s == 200 for s, _ in r) <= 2 for r in by_proof.values())
-    assert twice, "no proof reached both workers"
+    for _ in range(5):  # a loaded machine may hand one flood to a single worker: try again
+        by_proof = flood(separate, token, proofs(separate, token, 40), copies=4)
+        assert all(1 <= sum(s == 200 for s, _ in r) <= 2 for r in by_proof.values())
+        twice = [p for p, r in by_proof.items() if len({pid for s, pid in r if s == 200}) == 2]
+        if twice:
+            return
+    pytest.fail("no proof reached both workers")
