@@ -142,7 +142,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             from drf_oidc_jwks.testing import DPoPKey
 
             client = DPoPKey("ES256")
-            bound = [issuer.token(sub=f"user-{i:04d}", cnf=client.cnf(), expires_in=3600) for i in range(args.users)]
+            # The same claims as the Bearer tokens (the same users, synced alike), bound to the client's key.
+            bound = [
+                issuer.token(
+                    sub=f"user-{i:04d}",
+                    email=f"user{i}@example.com",
+                    name=f"User {i}",
+                    role="user",
+                    tenant_id="acme",
+                    cnf=client.cnf(),
+                    expires_in=3600,
+                )
+                for i in range(args.users)
+            ]
             proofs_file, dpop_lua = tmp / "proofs.txt", tmp / "dpop.lua"
             dpop_lua.write_text(DPOP_LUA)
             # First sight of every user (user rows created), then DB queries per request in steady state.
