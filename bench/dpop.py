@@ -112,6 +112,37 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return {"results": results, "proofs_per_pass": args.proofs, "passes": args.passes, "environment": environment()}
 
 
+# Rows of bench/run.py: DPoP through JWKSAuthentication (the memoised access token, and its first request).
+
+#: The proof algorithms bench/run.py times DPoP requests with (each against its own verify floor).
+RUN_ALGORITHMS = ("ES256", "EdDSA")
+
+
+def bound_tokens(issuer: Any, key: Any, subs: list[str], clients: dict[str, Any]) -> dict[str, list[str]]:
+    """Per proof algorithm, one access token per user (signed with ``key``) bound to that algorithm's client key."""
+    return {
+        f"dpop {alg}": [issuer.token(sub=s, key=key, cnf=c.cnf(), jti=f"{alg}-{s}") for s in subs]
+        for alg, c in clients.items()
+    }
+
+
+def dpop_requests(factory: Any, client: Any, tokens: list[str]) -> list[Any]:
+    """DRF requests with ``Authorization: DPoP`` and a fresh proof each (made untimed: a proof is good once)."""
+    from rest_framework.request import Request
+
+    return [Request(factory.get("/api/me", **client.headers(t, "GET", "http://testserver/api/me"))) for t in tokens]
+
+
+def cache_add() -> Callable[[Any], None]:
+    """One ``cache.add`` of a new key in the default cache: the replay store's share of a DPoP request."""
+    import itertools
+
+    from django.core.cache import caches
+
+    cache, counter = caches["default"], itertools.count()
+    return lambda _: cache.add(f"bench:add:{next(counter)}", 1, 300)
+
+
 def environment() -> dict[str, str]:
     from importlib.metadata import version
 

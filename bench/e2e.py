@@ -2,7 +2,8 @@
 
 A load generator on loopback (wrk, from Debian's packages) hits ``/api/me`` with valid
 tokens and the same view without authentication, for a bounded time each, in
-alternating rounds. Reported: throughput ratio, p50/p99 latency, JWKS fetches in
+alternating rounds, and DPoP-bound tokens with a fresh ES256 proof per request. Reported: throughput
+ratios (authenticated / unauthenticated, DPoP / Bearer), p50/p99 latency, JWKS fetches in
 total, DB queries per request (from the testproject's ``X-DB-Queries`` header).
 
     .venv/bin/python -m bench.e2e                 # 3 rounds of 10 s per target
@@ -36,6 +37,29 @@ request = function()
   return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. t})
 end
 """
+
+# DPoP: a proof is good once, so each request takes the next pre-made "token proof" line; wrk's threads
+# (-t2) take every other line, so no two requests share a proof until the file runs out (then non-2xx).
+DPOP_LUA = """
+local threads = 0
+function setup(thread) thread:set("id", threads); threads = threads + 1 end
+function init(args)
+  lines = {}
+  for line in io.lines(os.getenv("PROOFS_FILE")) do lines[#lines + 1] = line end
+  counter = id
+end
+request = function()
+  local token, proof = lines[(counter % #lines) + 1]:match("(%S+) (%S+)")
+  counter = counter + 2
+  return wrk.format("GET", nil, {["Authorization"] = "DPoP " .. token, ["DPoP"] = proof})
+end
+"""
+
+
+def write_proofs(path: Path, client: Any, tokens: list[str], url: str, count: int) -> None:
+    """``count`` lines of "token proof", each proof fresh (made before the round, untimed)."""
+    lines = (f"{t} {client.proof('GET', url, access_token=t)}" for t in (tokens[i % len(tokens)] for i in range(count)))
+    path.write_text("\n".join(lines) + "\n")
 
 
 def ensure_wrk() -> str:
@@ -115,6 +139,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             tokens_file.write_text("\n".join(tokens) + "\n")
             lua_file = tmp / "tokens.lua"
             lua_file.write_text(LUA)
+            from drf_oidc_jwks.testing import DPoPKey
+
+            client = DPoPKey("ES256")
+            # The same claims as the Bearer tokens (the same users, synced alike), bound to the client's key.
+            bound = [
+                issuer.token(
+                    sub=f"user-{i:04d}",
+                    email=f"user{i}@example.com",
+                    name=f"User {i}",
+                    role="user",
+                    tenant_id="acme",
+                    cnf=client.cnf(),
+                    expires_in=3600,
+                )
+                for i in range(args.users)
+            ]
+            proofs_file, dpop_lua = tmp / "proofs.txt", tmp / "dpop.lua"
+            dpop_lua.write_text(DPOP_LUA)
             # First sight of every user (user rows created), then DB queries per request in steady state.
             with requests.Session() as s:
                 for t in tokens:
@@ -124,16 +166,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     for t in tokens[: min(200, len(tokens))]
                 ]
                 baseline_counts = [int(s.get(f"{base}/api/bench/unauthenticated-me").headers["X-DB-Queries"])]
+                for t in bound:
+                    headers = {
+                        "Authorization": f"DPoP {t}",
+                        "DPoP": client.proof("GET", f"{base}/api/me", access_token=t),
+                    }
+                    assert s.get(f"{base}/api/me", headers=headers).status_code == 200
             targets = {
                 "authenticated /api/me": [wrk, "-s", str(lua_file), f"{base}/api/me"],
                 "unauthenticated twin": [wrk, f"{base}/api/bench/unauthenticated-me"],
+                "DPoP /api/me (ES256 proofs)": [wrk, "-s", str(dpop_lua), f"{base}/api/me"],
             }
             rounds: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
             for _ in range(args.rounds):
                 for name, cmd in targets.items():
+                    if name.startswith("DPoP"):
+                        write_proofs(proofs_file, client, bound, f"{base}/api/me", args.proofs)
                     out = subprocess.run(
                         [cmd[0], "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--latency", *cmd[1:]],
-                        env={**os.environ, "TOKENS_FILE": str(tokens_file)},
+                        env={**os.environ, "TOKENS_FILE": str(tokens_file), "PROOFS_FILE": str(proofs_file)},
                         capture_output=True,
                         text=True,
                         check=True,
@@ -150,6 +201,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return {
             "summary": summary,
             "throughput_ratio": auth["rps"] / anon["rps"],
+            "dpop_bearer_ratio": summary["DPoP /api/me (ES256 proofs)"]["rps"] / auth["rps"],
             "jwks_fetches": jwks_server.total("/jwks.json"),
             "db_queries_per_request": sum(counts) / len(counts),
             "baseline_db_queries_per_request": baseline_counts[0],
@@ -166,12 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--proofs", type=int, default=40000, help="fresh DPoP proofs made per DPoP round")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--stateless", action="store_true", help="SYNC_USERS False (no database)")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "e2e.json"))
     args = parser.parse_args(argv)
     if args.quick:
-        args.users, args.rounds, args.seconds = 50, 1, 2
+        args.users, args.rounds, args.seconds, args.proofs = 50, 1, 2, 8000
     report = run(args)
     for name, r in report["summary"].items():
         print(
@@ -179,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             f"   non-2xx {r['non_2xx']:.0f}"
         )
     print(f"throughput ratio authenticated / unauthenticated: {report['throughput_ratio']:.2f}")
+    print(f"throughput ratio DPoP / Bearer (both authenticated /api/me): {report['dpop_bearer_ratio']:.2f}")
     print(f"JWKS fetches in total: {report['jwks_fetches']}")
     print(
         f"DB queries per authenticated request (steady state): {report['db_queries_per_request']:.2f}"

@@ -13,7 +13,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 # Operations (signals, tracing, structured log fields)
-from . import revocation, signals, tracing
+from . import dpop_auth, revocation, signals, tracing
 from .checks import require_app
 from .claims import Claims
 from .conf import get_settings
@@ -25,6 +25,7 @@ from .exceptions import (
     MalformedToken,
     MissingToken,
     TokenError,
+    UseDPoPNonce,
 )
 from .introspection import looks_like_jws
 from .logfields import fields
@@ -36,12 +37,14 @@ require_app()
 logger = logging.getLogger("drf_oidc_jwks")
 
 _ERROR_ATTR = "_drf_oidc_jwks_error"
+_SCHEME_ATTR = "_drf_oidc_jwks_scheme"
 
 
 class JWKSAuthentication(BaseAuthentication):
-    """Authenticate ``Authorization: Bearer <JWT>`` against the issuer's JWKS."""
+    """Authenticate ``Authorization: Bearer <JWT>`` (and ``DPoP <JWT>`` with a proof) against the issuer's JWKS."""
 
     keyword = "bearer"
+    dpop_keyword = "dpop"
     #: Per class: whether its ``get_user`` accepts the token after the claims (subclasses may take only claims).
     _get_user_takes_token: dict[type, bool] = {}
 
@@ -50,11 +53,16 @@ class JWKSAuthentication(BaseAuthentication):
         if header is None:
             return None
         raw: str | None = None
+        dpop = self.is_dpop(request, header)
         try:
-            raw = self.get_raw_token(header)
-            if raw is None:
+            raw = self.get_raw_dpop_token(header) if dpop else self.get_raw_token(header)
+            if raw is None or (dpop and not self.answers_dpop(raw)):
                 return None
-            claims = self.get_validated_token(raw)
+            if dpop:
+                claims = self.get_validated_dpop_token(request, raw)
+            else:
+                claims = self.get_validated_token(raw)
+                dpop_auth.check_bearer(get_settings(), claims)
             # The bearer goes to the user sync explicitly (userinfo presents it); a subclass whose
             # get_user takes only the claims keeps working.
             user = self.get_user(claims, raw) if self._passes_token() else self.get_user(claims)
@@ -117,6 +125,39 @@ class JWKSAuthentication(BaseAuthentication):
         """Refuse (``token_revoked``) a token a revocation covers; no cache round trip between polls."""
         revocation.check(claims.raw)
 
+    # DPoP, RFC 9449 (docs/dpop.md)
+
+    def is_dpop(self, request: Request, header: str) -> bool:
+        """Whether ``header`` is ``DPoP <token>`` and some issuer answers DPoP (remembered for the challenge)."""
+        scheme = header.lstrip().partition(" ")[0]
+        if scheme.lower() != self.dpop_keyword or not dpop_auth.dpop_accepted(get_settings()):
+            return False
+        setattr(request, _SCHEME_ATTR, "dpop")
+        return True
+
+    def get_raw_dpop_token(self, header: str) -> str | None:
+        """Return the token of a ``DPoP`` authorization header."""
+        token = header.strip().partition(" ")[2].strip()
+        if not token:
+            raise MissingToken("empty DPoP credentials")
+        if " " in token:
+            raise MalformedToken("credentials contain spaces")
+        return token
+
+    def answers_dpop(self, raw: str) -> bool:
+        """False when the token's issuer has ``DPOP`` ``"off"``: the header is left to other classes."""
+        s = get_settings()
+        if all(i.dpop != "off" for i in s.issuers):
+            return True  # no need to read the token twice
+        return dpop_auth.answers_dpop(s, unverified_ids(raw)[1])
+
+    def get_validated_dpop_token(self, request: Request, raw: str) -> Claims:
+        """Verify a DPoP-bound token and, on every request, its proof; return the Claims."""
+        claims = verify_token(raw, dpop=True)
+        self.check_revoked(claims)  # a bound token is revocable like any other
+        dpop_auth.check_request(request, raw, claims, get_settings())
+        return claims
+
     def get_user(self, claims: Claims, token: str | None = None) -> Any:
         """Return ``request.user`` for verified claims; ``token`` is the bearer they came from."""
         from .users import get_user
@@ -159,6 +200,8 @@ class JWKSAuthentication(BaseAuthentication):
         )
         self.announce_refusal(exc.code, issuer)
         setattr(request, _ERROR_ATTR, exc)
+        if isinstance(exc, UseDPoPNonce) and exc.nonce:
+            dpop_auth.hand_out_nonce(request, exc.nonce)
         return InvalidToken(exc.description, exc.code)
 
     # -- operations: the refusal signal, the tracing event (docs/operations.md) --
@@ -189,10 +232,30 @@ class JWKSAuthentication(BaseAuthentication):
         tracing.refusal_event(code, issuer)
 
     def authenticate_header(self, request: Request) -> str:
+        """The RFC 6750 / RFC 9449 challenges: Bearer, then DPoP, each where accepted; the error on the scheme used."""
+        s = get_settings()
+        exc = getattr(request, _ERROR_ATTR, None)
+        bearer, dpop = dpop_auth.bearer_accepted(s), dpop_auth.dpop_accepted(s)
+        on_dpop = dpop and (getattr(request, _SCHEME_ATTR, None) == "dpop" or not bearer)
+        challenges = [self.bearer_challenge(request, None if on_dpop else exc)] if bearer else []
+        if dpop:
+            challenges.append(self.dpop_challenge(request, exc if on_dpop else None))
+        return ", ".join(challenges)
+
+    def dpop_challenge(self, request: Request, exc: TokenError | None) -> str:
+        """The ``DPoP`` challenge, with ``resource_metadata`` when ``RESOURCE`` is set."""
+        s = get_settings()
+        value = dpop_auth.challenge(s, exc)
+        if s.resource:
+            from .urls import metadata_url
+
+            value += f', resource_metadata="{metadata_url(s.resource)}"'
+        return value
+
+    def bearer_challenge(self, request: Request, exc: TokenError | None) -> str:
         """The RFC 6750 challenge: plain when no token was given, with the error when one was refused."""
         s = get_settings()
         parts = [f'Bearer realm="{s.realm}"']
-        exc = getattr(request, _ERROR_ATTR, None)
         if isinstance(exc, TokenError):
             parts.append('error="invalid_token"')
             parts.append(f'error_description="{exc.description}"')

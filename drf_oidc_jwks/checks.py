@@ -35,12 +35,14 @@ CHECK_IDS: dict[str, str] = {
     "E011": "RESOURCE is not an https URL",
     "E012": "USER_FIELDS, STAFF_ROLES or SUPERUSER_ROLES has the wrong shape",
     "E013": "a boolean, string or list-of-strings setting has the wrong type",
+    "E014": "DPOP is not 'allowed', 'required' or 'off', or DPOP_ALGORITHMS holds none/HMAC or an unknown algorithm",
     "E020": "JWKS_CACHE_ALIAS names no entry of CACHES",
     "E021": "the JWKS cache is a DummyCache, which stores nothing",
     "E022": "JWKSAuthentication is configured but drf_oidc_jwks is not in INSTALLED_APPS",
     "E023": "OPENAPI_SCHEME is neither 'openIdConnect' nor 'bearer'",
     "E024": "USER_CACHE_ALIAS names no entry of CACHES",
     "E025": "several issuers have INTROSPECTION and OPAQUE_TOKEN_ISSUER is unset, or it names none of them",
+    "E026": "DPOP_NONCE is True but DPoPNonceMiddleware is not in MIDDLEWARE",
     "W001": "AUDIENCE is None: tokens of the issuer for any audience are accepted",
     "W020": "the JWKS cache is a per-process LocMemCache while DEBUG is False",
     "W021": "LEEWAY is over 300 seconds",
@@ -49,6 +51,10 @@ CHECK_IDS: dict[str, str] = {
 
 _DUMMY = "django.core.cache.backends.dummy.DummyCache"
 _LOCMEM = "django.core.cache.backends.locmem.LocMemCache"
+_MIDDLEWARE = "drf_oidc_jwks.middleware.DPoPNonceMiddleware"
+# The same caches hold the DPoP replay store: said where DPoP is answered (DPOP not "off").
+_DPOP_DUMMY = ' DPoP is answered, and this cache forgets used proofs: every replayed proof passes (or "DPOP": "off").'
+_DPOP_LOCMEM = " DPoP is answered: a proof used on one worker would be accepted again by each other worker."
 
 
 def _message(problem: Problem) -> checks.CheckMessage:
@@ -83,7 +89,8 @@ def check_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMess
         problem = Problem(
             "E021",
             f"The JWKS cache CACHES[{alias!r}] is a DummyCache: every request would fetch the JWKS again.",
-            "Point JWKS_CACHE_ALIAS at a real cache: Redis or Memcached in production, LocMemCache in development.",
+            "Point JWKS_CACHE_ALIAS at a real cache: Redis or Memcached in production, LocMemCache in development."
+            + _DPOP_DUMMY * (_dpop_settings() is not None),
         )
         return [_message(problem)]
     if _is_backend(backend, _LOCMEM) and not settings.DEBUG:
@@ -92,11 +99,35 @@ def check_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMess
             f"The JWKS cache CACHES[{alias!r}] is a LocMemCache: each worker process fetches its own copy.",
             "Use Redis or Memcached (django.core.cache.backends.redis.RedisCache) so all workers and hosts share "
             "one copy, one fetch and one refresh cooldown; a single-process deployment may silence "
-            "drf_oidc_jwks.W020.",
+            "drf_oidc_jwks.W020." + _DPOP_LOCMEM * (_dpop_settings() is not None),
             error=False,
         )
         return [_message(problem)]
     return []
+
+
+def _dpop_settings() -> Any:
+    """The built settings when some issuer answers DPoP, else None (a broken value is check_settings' to report)."""
+    from .conf import get_settings
+
+    try:
+        parsed = get_settings()
+    except ImproperlyConfigured:
+        return None
+    return parsed if any(i.dpop != "off" for i in parsed.issuers) else None
+
+
+def check_dpop(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Report ``DPOP_NONCE`` without the middleware that hands nonces out (the cache kinds are check_cache's)."""
+    parsed = _dpop_settings()
+    if parsed is None or not parsed.dpop_nonce or _MIDDLEWARE in (getattr(settings, "MIDDLEWARE", None) or ()):
+        return []
+    problem = Problem(
+        "E026",
+        "DPOP_NONCE is True but DPoPNonceMiddleware is not in MIDDLEWARE: no client would ever get a nonce.",
+        f'Add "{_MIDDLEWARE}" to MIDDLEWARE.',
+    )
+    return [_message(problem)]
 
 
 def _is_our_class(entry: Any) -> bool:
@@ -146,11 +177,12 @@ def register() -> None:
     checks.register(check_installed, APP, checks.Tags.security)
     checks.register(check_settings, APP, checks.Tags.security)
     checks.register(check_cache, APP, checks.Tags.caches)
+    checks.register(check_dpop, APP, checks.Tags.security)
 
 
 def run_all() -> list[checks.CheckMessage]:
     """Run every drf-oidc-jwks check now (for ``manage.py oidc_check``)."""
-    return [*check_installed(), *check_settings(), *check_cache()]
+    return [*check_installed(), *check_settings(), *check_cache(), *check_dpop()]
 
 
-__all__ = ["CHECK_IDS", "check_cache", "check_installed", "check_settings", "register", "require_app"]
+__all__ = ["CHECK_IDS", "check_cache", "check_dpop", "check_installed", "check_settings", "register", "require_app"]

@@ -270,11 +270,19 @@ def _check_header(header: Mapping[str, Any], algorithms: Collection[str]) -> str
     return alg
 
 
-def _split(proof: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+@functools.lru_cache(maxsize=4096)
+def _checked_header(segment: str, algorithms: tuple[str, ...]) -> tuple[str, Mapping[str, Any], Any, str]:
+    """alg, public jwk, key and thumbprint of a proof header: memoised, since a client's header never changes."""
+    header = _json_object(segment, "header")
+    alg = _check_header(header, algorithms)
+    return (alg, *_public_key(header.get("jwk"), alg))
+
+
+def _split(proof: str) -> tuple[str, dict[str, Any], bytes, bytes]:
     segments = proof.split(".")
     if len(segments) != 3 or not all(segments):
         raise InvalidDPoPProof(f"proof has {len(segments)} segments, a compact JWS has 3")
-    header = _json_object(segments[0], "header")
+    header = segments[0]
     payload = _json_object(segments[1], "payload")
     try:
         signature = b64url_decode(segments[2])
@@ -353,8 +361,8 @@ def check_proof(
     clock = time.time() if now is None else now
     raw = _one_proof(proof, max_bytes)
     header, payload, signing_input, signature = _split(raw)
-    alg = _check_header(header, algorithms)
-    jwk, key, jkt = _public_key(header.get("jwk"), alg)
+    # Refusals raise, so only headers that passed every check are memoised.
+    alg, jwk, key, jkt = _checked_header(header, tuple(algorithms))
     try:
         ok = _ALGORITHMS[alg].verify(signing_input, key, signature)
     except Exception:  # noqa: BLE001 - any failure inside the crypto is a bad signature, never a 500

@@ -39,6 +39,12 @@ _SWITCH = ' To paste a token instead, set "OPENAPI_SCHEME": "bearer" in DRF_OIDC
 
 def _describe(issuer: IssuerSettings) -> str:
     audience = "any audience" if issuer.audience is None else "audience " + ", ".join(issuer.audience)
+    if issuer.dpop == "required":
+        # RFC 9449: the schema must not suggest that a Bearer token would do.
+        return (
+            f"DPoP-bound JWT issued by {issuer.issuer} for {audience}: send 'Authorization: DPoP <token>' "
+            f"with a DPoP proof header (algorithms {', '.join(issuer.dpop_algorithms)}); Bearer is refused."
+        )
     return f"Bearer JWT issued by {issuer.issuer} for {audience}."
 
 
@@ -100,7 +106,8 @@ class JWKSAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignore[
         if s.openapi_scheme == "bearer":
             return {
                 "type": "http",
-                "scheme": "bearer",
+                # "DPoP" is a registered HTTP authentication scheme (RFC 9449 7.1).
+                "scheme": "dpop" if all(i.dpop == "required" for i in s.issuers) else "bearer",
                 "bearerFormat": "JWT",
                 # Shown in Swagger UI's Authorize dialog, next to the token field.
                 "description": " ".join(_describe(i) for i in s.issuers) + " Paste the access token without 'Bearer '.",

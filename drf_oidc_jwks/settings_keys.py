@@ -186,6 +186,10 @@ class IssuerSettings:
     backchannel_logout_audience: tuple[str, ...] | None = key(
         "BACKCHANNEL_LOGOUT_AUDIENCE", None, v.optional(v.names())
     )
+    # DPoP, RFC 9449 (docs/dpop.md)
+    dpop: str = key("DPOP", "allowed", v.choice("E014", v.DPOP_MODES))
+    dpop_algorithms: tuple[str, ...] = key("DPOP_ALGORITHMS", ("ES256", "EdDSA", "RS256", "PS256"), v.dpop_algorithms)
+    dpop_proof_max_age: float = key("DPOP_PROOF_MAX_AGE", 300, v.seconds(positive=True))
 
     @property
     def discovery_url(self) -> str:
@@ -265,6 +269,8 @@ class Settings:
     revocation_ttl: float = key("REVOCATION_TTL", 86400, _seconds)
     revocation_poll: float = key("REVOCATION_POLL", 5, _seconds)
     opaque_token_issuer: str | None = key("OPAQUE_TOKEN_ISSUER", None, v.optional(text))
+    # DPoP, RFC 9449 (docs/dpop.md): proofs must carry a server nonce (DPoPNonceMiddleware hands them out)
+    dpop_nonce: bool = key("DPOP_NONCE", False, v.flag)
     by_issuer: Mapping[str, IssuerSettings] = field(repr=False, default_factory=dict)
 
     def issuer_for(self, iss: Any) -> IssuerSettings | None:

@@ -23,6 +23,8 @@ SUPPORTED_ALGORITHMS = frozenset(
 )
 PROVIDERS = ("generic", "better-auth", "auth0", "okta", "keycloak", "entra", "cognito")
 OPENAPI_SCHEMES = ("openIdConnect", "bearer")
+#: ``DPOP`` per issuer: DPoP accepted beside Bearer, required, or not answered (docs/dpop.md).
+DPOP_MODES = ("allowed", "required", "off")
 
 #: User fields the token may never write: local deactivation, passwords and the primary key stay
 #: local; staff and superuser flags only through STAFF_ROLES / SUPERUSER_ROLES.
@@ -398,3 +400,17 @@ def issuers(value: Any, ctx: Context) -> Any:
     if problems:
         raise InvalidSettingError(*problems)
     return tuple(value)
+
+
+def dpop_algorithms(value: Any, ctx: Context) -> tuple[str, ...]:
+    """A non-empty list of asymmetric proof algorithms: a proof is signed with the client's own key pair."""
+    items = value if isinstance(value, (list, tuple)) else ()
+    if items and all(isinstance(a, str) and a in SUPPORTED_ALGORITHMS for a in items):
+        return tuple(items)
+    raise fail(
+        "E014",
+        f"DPOP_ALGORITHMS must be a non-empty list of asymmetric algorithms, not {value!r} (HMAC and none never).",
+        "Supported: "
+        + ", ".join(sorted(SUPPORTED_ALGORITHMS))
+        + '; the default is ["ES256", "EdDSA", "RS256", "PS256"].',
+    )

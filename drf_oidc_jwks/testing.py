@@ -15,7 +15,9 @@ Or served over a real HTTP server on 127.0.0.1, discovery included::
 ``issuer.expired_token()`` and ``issuer.foreign_token()`` mint tokens that must be
 refused; ``issuer.make_claims()`` builds the ``Claims`` for DRF's
 ``force_authenticate(user, token=claims)``. pytest users get fixtures from
-``drf_oidc_jwks.pytest_plugin``. Nothing here fetches anything beyond loopback.
+``drf_oidc_jwks.pytest_plugin``. DPoP (RFC 9449): ``key = issuer.dpop_key()`` is a client key,
+``issuer.token(cnf=key.cnf())`` a token bound to it, and ``key.send(client, "get", "/api/me", token)``
+sends it with a fresh proof. Nothing here fetches anything beyond loopback.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from .claims import Claims
     from .jwks import KeySet
 
-__all__ = ["OMIT", "SigningKey", "TestIssuer", "JWKSServer", "Response", "generate_key", "project_settings"]
+__all__ = ["OMIT", "DPoPKey", "SigningKey", "TestIssuer", "JWKSServer", "Response", "generate_key", "project_settings"]
 
 _KEY_POOL: dict[tuple[str, int], list[Any]] = {}
 _POOL_LOCK = threading.Lock()
@@ -177,6 +179,10 @@ class TestIssuer:
         claims.setdefault("iat", int(now - expired_for - 300))
         return self.token(sub, expires_in=-expired_for, **claims)
 
+    def dpop_key(self, alg: str = "ES256") -> DPoPKey:
+        """A fresh DPoP client key: bind tokens with ``token(cnf=key.cnf())``, prove them with ``key.send(...)``."""
+        return DPoPKey(alg)
+
     def foreign_token(self, sub: str | None = "alice", *, same_kid: bool = True, **claims: Any) -> str:
         """Mint a token signed by a key this issuer never published (an attacker's).
 
@@ -263,6 +269,83 @@ class TestIssuer:
         finally:
             self._server = None
             server.stop()
+
+
+class DPoPKey:
+    """A DPoP client's key pair (ES256 by default; EdDSA, RS256, PS256, ES384... too), and its proofs."""
+
+    def __init__(self, alg: str = "ES256", private_key: Any = None) -> None:
+        self.alg = alg
+        # fresh=True: a DPoP key must differ from every other key of the test (an RSA pool would share one).
+        self.private_key = private_key if private_key is not None else generate_key(alg, None, fresh=True).private_key
+
+    def public_jwk(self) -> dict[str, Any]:
+        """The public JWK sent in every proof's header."""
+        jwk: dict[str, Any] = json.loads(jwt.get_algorithm_by_name(self.alg).to_jwk(self.private_key.public_key()))
+        return jwk
+
+    @property
+    def jkt(self) -> str:
+        """The RFC 7638 thumbprint of the key: the ``cnf.jkt`` of tokens bound to it."""
+        from .dpop import jwk_thumbprint
+
+        return jwk_thumbprint(self.public_jwk())
+
+    def cnf(self) -> dict[str, str]:
+        """The ``cnf`` claim binding a token to this key: ``issuer.token(cnf=key.cnf())``."""
+        return {"jkt": self.jkt}
+
+    def proof(
+        self,
+        method: str,
+        url: str,
+        *,
+        access_token: str | None = None,
+        nonce: str | None = None,
+        iat: Any = None,
+        jti: Any = None,
+        headers: Mapping[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
+        """A signed proof for ``method`` ``url`` (with ``ath`` when ``access_token`` is given).
+
+        ``headers`` and ``claims`` override or add members; ``OMIT`` leaves one out (``htm=OMIT``).
+        """
+        from .dpop import access_token_hash
+
+        payload: dict[str, Any] = {
+            "jti": uuid.uuid4().hex if jti is None else jti,
+            "htm": method,
+            "htu": url,
+            "iat": int(time.time()) if iat is None else iat,
+        }
+        if access_token is not None:
+            payload["ath"] = access_token_hash(access_token)
+        if nonce is not None:
+            payload["nonce"] = nonce
+        payload.update(claims)
+        header: dict[str, Any] = {"typ": "dpop+jwt", "jwk": self.public_jwk(), **(headers or {})}
+        return jwt.encode(
+            {k: v for k, v in payload.items() if v is not OMIT},
+            self.private_key,
+            algorithm=self.alg,
+            headers={k: v for k, v in header.items() if v is not OMIT},
+        )
+
+    def headers(
+        self, access_token: str, method: str, url: str, *, nonce: str | None = None, **claims: Any
+    ) -> dict[str, str]:
+        """Django test client ``extra``: ``Authorization: DPoP <token>`` and a fresh ``DPoP`` proof for the request."""
+        proof = self.proof(method, url, access_token=access_token, nonce=nonce, **claims)
+        return {"HTTP_AUTHORIZATION": f"DPoP {access_token}", "HTTP_DPOP": proof}
+
+    def send(
+        self, client: Any, method: str, path: str, access_token: str, *, nonce: str | None = None, **kwargs: Any
+    ) -> Any:
+        """Send ``method path`` with the Django/DRF test ``client``, the token as DPoP and a fresh proof for it."""
+        url = "http://testserver" + path.split("?", 1)[0]
+        extra = self.headers(access_token, method.upper(), url, nonce=nonce)
+        return getattr(client, method.lower())(path, **kwargs, **extra)
 
 
 def _configured_issuer(issuer: str) -> Any:

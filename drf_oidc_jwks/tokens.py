@@ -29,6 +29,7 @@ from jwt.algorithms import get_default_algorithms
 
 from .claims import Claims, freeze
 from .conf import IssuerSettings, Settings, get_settings, register_reset
+from .dpop import bound_jkt
 from .exceptions import (
     InvalidAudience,
     InvalidIssuer,
@@ -213,8 +214,12 @@ def _finite(value: Any) -> bool:
         return False
 
 
-def validate_claims(payload: Mapping[str, Any], issuer: IssuerSettings, leeway: float, now: float) -> None:
+def validate_claims(
+    payload: Mapping[str, Any], issuer: IssuerSettings, leeway: float, now: float, *, dpop: bool = False
+) -> None:
     """Check the registered claims with PyJWT's semantics; raise TokenError with the stable code.
+
+    ``dpop``: the token came with the DPoP scheme, so a ``cnf.jkt`` binding is left to the proof check.
 
     A non-finite ``leeway`` is ImproperlyConfigured: NaN or infinity would turn every time check off.
     """
@@ -245,9 +250,9 @@ def validate_claims(payload: Mapping[str, Any], issuer: IssuerSettings, leeway: 
         raise MalformedToken("sub contains a NUL byte")
     if issuer.audience is not None:
         _check_audience(payload, issuer)
-    if "cnf" in payload:
+    if "cnf" in payload and not (dpop and bound_jkt(payload)):
         # RFC 9449 7.2 / RFC 8705 3: a token bound to a DPoP key or a client certificate
-        # (RFC 7800 ``cnf``) must not be accepted as a plain bearer token; we verify no proof.
+        # (RFC 7800 ``cnf``) must not be accepted as a plain bearer token; only a DPoP proof answers a jkt.
         raise SenderConstrained("cnf claim present")
 
 
@@ -355,8 +360,13 @@ register_reset("tokens.memo", reset_memo)
 # ---------------------------------------------------------------------------
 
 
-def verify_token(raw: str | bytes, settings: Settings | None = None, *, now: float | None = None) -> Claims:
-    """Verify a compact JWS bearer token and return its Claims; raise TokenError or KeySourceError."""
+def verify_token(
+    raw: str | bytes, settings: Settings | None = None, *, now: float | None = None, dpop: bool = False
+) -> Claims:
+    """Verify a compact JWS access token and return its Claims; raise TokenError or KeySourceError.
+
+    ``dpop=True`` (the DPoP scheme) accepts a ``cnf.jkt`` binding: the caller must then check the proof.
+    """
     s = settings or get_settings()
     clock = time.time() if now is None else now
     memo = get_memo(s) if now is None else None
@@ -365,6 +375,9 @@ def verify_token(raw: str | bytes, settings: Settings | None = None, *, now: flo
         digest = hashlib.sha256(raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")).digest()
         hit = memo.get(digest, clock)
         if hit is not None:
+            if not dpop and "cnf" in hit.raw:
+                # Memoised from a DPoP request: as Bearer it is still only a stolen bound token.
+                raise SenderConstrained("cnf claim present")
             if token_verified.receivers:  # nothing computed when nobody listens (bench/ops.py)
                 announce_verified(s, hit.issuer, memoised=True)
             return hit
@@ -380,7 +393,7 @@ def verify_token(raw: str | bytes, settings: Settings | None = None, *, now: flo
     client = get_client(issuer)
     key = client.get_key(kid, alg)
     verify_signature(parsed, key, alg)
-    validate_claims(payload, issuer, s.leeway, clock)
+    validate_claims(payload, issuer, s.leeway, clock, dpop=dpop)
     try:
         claims = Claims(payload, issuer.claims, header)
     except RecursionError:

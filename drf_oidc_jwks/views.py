@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views import View
 
+from . import dpop_auth
 from .conf import get_settings
 
 
@@ -27,6 +28,10 @@ class ProtectedResourceMetadataView(View):
         }
         if s.resource_documentation:
             document["resource_documentation"] = s.resource_documentation
+        if dpop_auth.dpop_accepted(s):
+            # RFC 9728 2: the proof algorithms accepted, and whether Bearer tokens are refused everywhere.
+            document["dpop_signing_alg_values_supported"] = dpop_auth.algorithms(s)
+            document["dpop_bound_access_tokens_required"] = all(i.dpop == "required" for i in s.issuers)
         scopes = sorted(set(s.required_scopes))
         if scopes:
             document["scopes_supported"] = scopes

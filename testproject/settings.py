@@ -38,6 +38,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Sends the DPoP-Nonce the authentication class hands out (OIDC_DPOP_NONCE=true).
+    "drf_oidc_jwks.middleware.DPoPNonceMiddleware",
 ]
 
 ROOT_URLCONF = "testproject.urls"
@@ -116,6 +118,11 @@ DRF_OIDC_JWKS = {
     # The development issuer has no login page, so the demo's Swagger UI takes a pasted token.
     "OPENAPI_SCHEME": env("OIDC_OPENAPI_SCHEME", default="bearer"),
 }
+# DPoP (docs/dpop.md): OIDC_DPOP=required|off, OIDC_DPOP_NONCE=true; unset means the library defaults.
+if env("OIDC_DPOP", default=""):
+    DRF_OIDC_JWKS["DPOP"] = env("OIDC_DPOP")
+if env.bool("OIDC_DPOP_NONCE", default=False):
+    DRF_OIDC_JWKS["DPOP_NONCE"] = True
 if env("OIDC_JWKS_URL", default=""):
     DRF_OIDC_JWKS["JWKS_URL"] = env("OIDC_JWKS_URL")
 # Numeric knobs for load tests and benchmarks (OIDC_JWKS_CACHE_TTL=2 ...); unset means the library default.

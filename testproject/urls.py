@@ -14,7 +14,6 @@ urlpatterns = [
     path("api/me", views.MeView.as_view(), name="me"),
     path("api/personalized", views.PersonalizedView.as_view(), name="personalized"),
     path("api/bench/unauthenticated-me", bench_views.UnauthenticatedMeView.as_view(), name="bench-baseline"),
-    path("api/dpop/", include("testproject.api.dpop_urls")),
     path("api/", include("testproject.api.authz_urls")),
     path("", include("drf_oidc_jwks.urls")),
 ]

@@ -54,7 +54,9 @@ def oidc_settings(settings: Any, issuer: TestIssuer, server: JWKSServer) -> Call
     """Configure DRF_OIDC_JWKS for the served issuer; call it again with overrides."""
 
     def configure(**overrides: Any) -> dict[str, Any]:
-        value = issuer.settings(**overrides)
+        # A Bearer-only deployment unless a test turns DPoP on: its challenges name Bearer alone
+        # (tests/test_dpop_auth.py covers the default, "allowed", and its two challenges).
+        value = issuer.settings(**{"DPOP": "off", **overrides})
         settings.DRF_OIDC_JWKS = value
         return value
 

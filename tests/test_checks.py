@@ -138,6 +138,18 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("W020", {"CACHES": LOCMEM, "DEBUG": False}, {"CACHES": "filebased", "DEBUG": False}),
     ("W021", {"DRF_OIDC_JWKS": oidc(LEEWAY=301)}, {"DRF_OIDC_JWKS": oidc(LEEWAY=300)}),
     ("W022", {"DRF_OIDC_JWKS": oidc(JWKS_REFRESH_COOLDOWN=0)}, {"DRF_OIDC_JWKS": oidc(JWKS_REFRESH_COOLDOWN=1)}),
+    # DPoP (docs/dpop.md)
+    ("E014", {"DRF_OIDC_JWKS": oidc(DPOP="on")}, {"DRF_OIDC_JWKS": oidc(DPOP="required")}),
+    ("E014", {"DRF_OIDC_JWKS": oidc(DPOP_ALGORITHMS=["HS256"])}, {"DRF_OIDC_JWKS": oidc(DPOP_ALGORITHMS=["ES256"])}),
+    ("E014", {"DRF_OIDC_JWKS": oidc(DPOP_ALGORITHMS=["none"])}, {"DRF_OIDC_JWKS": oidc(DPOP_ALGORITHMS=["EdDSA"])}),
+    ("E014", {"DRF_OIDC_JWKS": oidc(DPOP_ALGORITHMS=[])}, {"DRF_OIDC_JWKS": oidc(DPOP_ALGORITHMS=["PS256"])}),
+    ("E010", {"DRF_OIDC_JWKS": oidc(DPOP_PROOF_MAX_AGE=0)}, {"DRF_OIDC_JWKS": oidc(DPOP_PROOF_MAX_AGE=60)}),
+    ("E013", {"DRF_OIDC_JWKS": oidc(DPOP_NONCE="yes")}, {"DRF_OIDC_JWKS": oidc(DPOP="off", DPOP_NONCE=True)}),
+    (
+        "E026",
+        {"DRF_OIDC_JWKS": oidc(DPOP_NONCE=True), "MIDDLEWARE": ["django.middleware.common.CommonMiddleware"]},
+        {"DRF_OIDC_JWKS": oidc(DPOP_NONCE=True), "MIDDLEWARE": ["drf_oidc_jwks.middleware.DPoPNonceMiddleware"]},
+    ),
 ]
 
 
@@ -196,7 +208,7 @@ def test_check_ids_are_stable():
     # Changing this list breaks users' SILENCED_SYSTEM_CHECKS: add ids, never renumber.
     assert list(CHECK_IDS) == [
         "E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008", "E009", "E010", "E011", "E012", "E013",
-        "E020", "E021", "E022", "E023", "E024", "E025",
+        "E014", "E020", "E021", "E022", "E023", "E024", "E025", "E026",
         "W001", "W020", "W021", "W022",
     ]  # fmt: skip
     assert all(re.fullmatch(r"[EW]0\d\d", i) for i in CHECK_IDS)
@@ -339,3 +351,15 @@ def test_first_use_refuses_what_the_system_checks_report(settings, tmp_path, cha
     assert [m.id for m in our_messages() if m.is_serious()] == [f"drf_oidc_jwks.{check_id}"]
     with pytest.raises(ImproperlyConfigured, match=rf"drf_oidc_jwks\.{check_id}: "):
         get_settings()
+
+
+@pytest.mark.parametrize(("caches", "check_id"), [(DUMMY, "E021"), (LOCMEM, "W020")])
+def test_a_cache_that_forgets_or_is_per_process_says_what_it_means_for_dpop_replays(
+    settings, tmp_path, caches, check_id
+):
+    apply(settings, tmp_path, {"CACHES": caches, "DEBUG": False})
+    (message,) = [m for m in our_messages() if m.id == f"drf_oidc_jwks.{check_id}"]
+    assert "DPoP" in message.hint and ("replayed" in message.hint or "accepted again" in message.hint)
+    apply(settings, tmp_path, {"CACHES": caches, "DEBUG": False, "DRF_OIDC_JWKS": oidc(DPOP="off")})
+    (message,) = [m for m in our_messages() if m.id == f"drf_oidc_jwks.{check_id}"]
+    assert "DPoP" not in message.hint

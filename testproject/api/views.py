@@ -51,6 +51,7 @@ def _claims(claims: Claims) -> dict[str, Any]:
         "email_verified": claims.email_verified,
         "is_machine": claims.is_machine,
         "expires_at": claims.expires_at.isoformat() if claims.expires_at else None,
+        "dpop_jkt": claims.dpop_jkt,
     }
 
 

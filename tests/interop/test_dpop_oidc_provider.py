@@ -1,8 +1,9 @@
 """panva's oidc-provider issues DPoP-bound JWT access tokens (RFC 9449) to a Python client with its own key.
 
 The client asks the token endpoint with a proof (answering the provider's own ``use_dpop_nonce`` first), gets a
-JWT access token bound by ``cnf.jkt``, and calls the API with a fresh proof per request: ``check_proof`` and the
-binding accept it; a replayed proof, a proof for another URL and a proof from another key are refused.
+JWT access token bound by ``cnf.jkt``, and calls the API (the testproject served over HTTP, /api/me through
+JWKSAuthentication) with a fresh proof per request; a replayed proof, a proof for another URL, a proof for another
+token and a proof from another key than the token's are refused over HTTP.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import requests
 from drf_oidc_jwks.dpop import DEFAULT_ALGORITHMS, check_binding, check_proof
 from drf_oidc_jwks.dpop_store import ReplayStore
 from drf_oidc_jwks.exceptions import InvalidDPoPProof
-from drf_oidc_jwks.testing_dpop import DPoPKey
+from drf_oidc_jwks.testing import DPoPKey
 
-from .conftest import API_AUDIENCE, HTTP_TIMEOUT, OidcProvider, jwt_parts, start_node_server
+from .conftest import API_AUDIENCE, HTTP_TIMEOUT, DjangoServer, OidcProvider, jwt_parts, start_django, start_node_server
 
 pytestmark = [pytest.mark.interop, pytest.mark.django_db]
 
-API_URL = "http://testserver/api/dpop/proof"  # what the Django test client's requests look like to the view
+API_URL = "http://testserver/api/me"  # for the checks called directly
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,29 @@ def dpop_provider(interop_logs: Path) -> Iterator[OidcProvider]:
         yield OidcProvider(node, client_id, client_secret)
     finally:
         node.stop()
+
+
+@pytest.fixture(scope="module")
+def api_server(dpop_provider: OidcProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DjangoServer]:
+    """The testproject trusting the provider, served by runserver: DPoP answered (the default, "allowed")."""
+    env = {
+        "OIDC_ISSUER": dpop_provider.issuer,
+        "OIDC_AUDIENCE": API_AUDIENCE,
+        "OIDC_PROVIDER": "generic",
+        "OIDC_SYNC_USERS": "false",
+    }
+    server = start_django(env, tmp_path_factory.mktemp("dpop-api"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def call(server: DjangoServer, token: str, proof: str, path: str = "/api/me") -> requests.Response:
+    http = requests.Session()
+    http.trust_env = False
+    headers = {"Authorization": f"DPoP {token}", "DPoP": proof}
+    return http.get(server.url + path, headers=headers, timeout=HTTP_TIMEOUT)
 
 
 def dpop_token(provider: OidcProvider, key: DPoPKey) -> tuple[str, dict[str, Any], int]:
@@ -88,37 +112,48 @@ def test_oidc_provider_binds_a_jwt_access_token_to_the_client_key_thumbprint(dpo
     assert proof.alg == alg
 
 
-def test_a_fresh_proof_per_request_is_accepted_and_a_replayed_one_refused(dpop_provider, api):
+def test_a_fresh_proof_per_request_is_accepted_and_a_replayed_one_refused(dpop_provider, api_server):
     key = DPoPKey()
     token, claims, _ = dpop_token(dpop_provider, key)
-    first, second = (key.headers(token, "GET", API_URL) for _ in range(2))
+    url = api_server.url + "/api/me"
+    first, second = (key.proof("GET", url, access_token=token) for _ in range(2))
 
-    answers = [api.get("/api/dpop/proof", **extra) for extra in (first, second, first)]
+    answers = [call(api_server, token, proof) for proof in (first, second, first)]
 
     assert [a.status_code for a in answers] == [200, 200, 401]
-    assert answers[0].json()["jkt"] == answers[1].json()["jkt"] == claims["cnf"]["jkt"]
+    assert answers[0].json()["claims"]["dpop_jkt"] == answers[1].json()["claims"]["dpop_jkt"] == claims["cnf"]["jkt"]
+    assert answers[0].json()["sub"] == claims["sub"]
     assert answers[2].json()["code"] == "invalid_dpop_proof"
+    assert 'DPoP error="invalid_dpop_proof"' in answers[2].headers["WWW-Authenticate"]
 
 
-def test_a_proof_for_another_url_is_refused(dpop_provider, api):
+def test_a_proof_for_another_url_is_refused(dpop_provider, api_server):
     key = DPoPKey()
     token, _, _ = dpop_token(dpop_provider, key)
-    extra = key.headers(token, "GET", "http://testserver/api/dpop/other")
 
-    response = api.get("/api/dpop/proof", **extra)
+    response = call(api_server, token, key.proof("GET", api_server.url + "/api/other", access_token=token))
 
     assert (response.status_code, response.json()["code"]) == (401, "invalid_dpop_proof")
 
 
-def test_a_proof_for_another_token_is_refused(dpop_provider, api):
+def test_a_proof_for_another_token_is_refused(dpop_provider, api_server):
     key = DPoPKey()
     token, _, _ = dpop_token(dpop_provider, key)
     other_token, _, _ = dpop_token(dpop_provider, key)
-    extra = {**key.headers(token, "GET", API_URL), "HTTP_AUTHORIZATION": f"DPoP {other_token}"}
 
-    response = api.get("/api/dpop/proof", **extra)
+    response = call(api_server, other_token, key.proof("GET", api_server.url + "/api/me", access_token=token))
 
     assert (response.status_code, response.json()["code"]) == (401, "invalid_dpop_proof")
+
+
+def test_a_token_with_the_wrong_key_is_refused_over_http(dpop_provider, api_server):
+    key, thief = DPoPKey(), DPoPKey()
+    token, _, _ = dpop_token(dpop_provider, key)
+
+    response = call(api_server, token, thief.proof("GET", api_server.url + "/api/me", access_token=token))
+
+    assert (response.status_code, response.json()["code"]) == (401, "invalid_dpop_proof")
+    assert response.json()["detail"] == "The DPoP proof's key is not the key the token is bound to."
 
 
 def test_a_proof_from_another_key_than_the_token_is_bound_to_is_refused(dpop_provider):

@@ -19,11 +19,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from rest_framework import exceptions as drf_exceptions
 
+from drf_oidc_jwks import dpop_auth
 from drf_oidc_jwks.authentication import JWKSAuthentication
 from drf_oidc_jwks.claims import Claims
 from drf_oidc_jwks.conf import Settings, get_settings
 from drf_oidc_jwks.exceptions import REGISTRY, KeySourceError, TokenError
-from drf_oidc_jwks.tokens import read_unverified
+from drf_oidc_jwks.tokens import read_unverified, verify_token
 
 #: What usually causes each refusal (docs/troubleshooting.md); the status comes from the error registry.
 _LIKELY: dict[str, str] = {
@@ -224,8 +225,42 @@ def sync_user(auth: JWKSAuthentication, claims: Claims) -> tuple[dict[str, Any],
     return {"kind": type(user).__name__, "pk": pk, "username": user.get_username(), "synced": True}, None
 
 
-def decode(raw: str, *, sync: bool = False) -> dict[str, Any]:
-    """Verify ``raw`` as a request would and return everything ``oidc_decode`` prints."""
+def explain_proof(raw: str, claims: Claims, proof: str, method: str, url: str, s: Settings) -> dict[str, Any] | None:
+    """Run the checks a DPoP request's proof meets, without recording it; the refusal, or None."""
+    from django.core.cache import caches
+
+    from drf_oidc_jwks.dpop import check_binding, check_proof
+    from drf_oidc_jwks.dpop_store import NonceIssuer, replay_key
+    from drf_oidc_jwks.exceptions import InvalidDPoPProof
+
+    issuer = s.issuer_for(claims.issuer)
+    if issuer is None or issuer.dpop == "off":
+        reason = 'DPOP is "off" for this issuer: a DPoP header is left to other authentication classes'
+        return _refusal("invalid_dpop_proof", InvalidDPoPProof.description, reason, s)
+    nonces = NonceIssuer() if s.dpop_nonce else None
+    try:
+        checked = check_proof(
+            proof,
+            method=method,
+            url=url,
+            access_token=raw,
+            algorithms=issuer.dpop_algorithms,
+            max_age=issuer.dpop_proof_max_age,
+            leeway=s.leeway,
+            nonce_checker=nonces.checker() if nonces is not None else None,
+        )
+        check_binding(claims.raw, checked)
+        if caches[s.jwks_cache_alias].get(replay_key(checked.jkt, checked.jti)) is not None:
+            raise InvalidDPoPProof("jti already used: a replayed proof", description="The DPoP proof was already used.")
+    except TokenError as exc:
+        return _refusal(exc.code, exc.description, exc.reason, s)
+    return None
+
+
+def decode(
+    raw: str, *, sync: bool = False, proof: str | None = None, method: str = "GET", url: str = ""
+) -> dict[str, Any]:
+    """Verify ``raw`` as a request would (a DPoP one when ``proof`` is given) and return what ``oidc_decode`` prints."""
     s = get_settings()
     now = time.time()
     result: dict[str, Any] = {"accepted": False}
@@ -242,7 +277,9 @@ def decode(raw: str, *, sync: bool = False) -> dict[str, Any]:
         result["times"] = {n: _when(parsed.payload.get(n), now) for n in _TIME_CLAIMS if n in parsed.payload}
     auth = authenticator()
     try:
-        claims = auth.get_validated_token(raw)
+        claims = verify_token(raw, dpop=True) if proof is not None else auth.get_validated_token(raw)
+        if proof is None:
+            dpop_auth.check_bearer(s, claims)
     except TokenError as exc:
         result["refusal"] = _refusal(exc.code, exc.description, exc.reason, s, iss)
         return result
@@ -256,6 +293,10 @@ def decode(raw: str, *, sync: bool = False) -> dict[str, Any]:
         return result
     result["claims"] = claims_attributes(claims)
     result["claim_paths"] = {k: _plain(v) for k, v in claims.paths.items()}
+    refused = explain_proof(raw, claims, proof, method, url, s) if proof is not None else None
+    if refused is not None:
+        result["refusal"] = refused
+        return result
     missing = [scope for scope in s.required_scopes if scope not in claims.scopes]
     if missing:
         result["refusal"] = _refusal(
@@ -283,12 +324,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--sync", action="store_true", help="create or update the Django user as a request would (writes)"
         )
+        # DPoP (docs/dpop.md): explain a refused DPoP request from its proof, method and URL.
+        parser.add_argument("--proof", help="the request's DPoP header: check it as the API did (nothing recorded)")
+        parser.add_argument("--method", default="GET", help="the request's method, for --proof (default GET)")
+        parser.add_argument("--url", help="the URL the client called, for --proof (as the API sees it behind a proxy)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         raw = read_token(options["token"])
         if not raw:
             raise CommandError("no token given (pass it as an argument or on stdin)", returncode=2)
-        result = decode(raw, sync=options["sync"])
+        if options["proof"] is not None and not options["url"]:
+            raise CommandError("--proof needs --url: the URL the client called", returncode=2)
+        result = decode(
+            raw, sync=options["sync"], proof=options["proof"], method=options["method"], url=options["url"] or ""
+        )
         if options["json"]:
             self.stdout.write(json.dumps(result, indent=2, default=str, ensure_ascii=False))
         else:
