@@ -38,6 +38,8 @@ logger = logging.getLogger("drf_oidc_jwks")
 
 _ERROR_ATTR = "_drf_oidc_jwks_error"
 _SCHEME_ATTR = "_drf_oidc_jwks_scheme"
+#: Refusals that say the token was revoked before its exp: by the IdP (introspection) or a revocation list.
+_REVOKED = frozenset({"token_revoked", "token_inactive"})
 
 
 class JWKSAuthentication(BaseAuthentication):
@@ -229,6 +231,8 @@ class JWKSAuthentication(BaseAuthentication):
         """Send ``token_refused`` (only when someone listens) and add a refusal event to the current span."""
         if signals.listened(signals.token_refused):
             signals.emit(signals.token_refused, type(self), code=code, issuer=issuer)
+        if code in _REVOKED and signals.listened(signals.token_revoked):
+            signals.emit(signals.token_revoked, type(self), issuer=issuer, code=code)
         tracing.refusal_event(code, issuer)
 
     def authenticate_header(self, request: Request) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import signals
 from .claims import Claims
 from .conf import IssuerSettings, Settings
 from .dpop import ProofResult, check_binding, check_proof
@@ -88,7 +89,13 @@ def check_request(request: Any, raw: str, claims: Claims, s: Settings) -> ProofR
         nonce_checker=nonces.checker() if nonces is not None else None,
     )
     check_binding(claims.raw, proof)
-    ReplayStore.for_alias(s.jwks_cache_alias).remember(proof, max_age=issuer.dpop_proof_max_age, leeway=s.leeway)
+    try:
+        ReplayStore.for_alias(s.jwks_cache_alias).remember(proof, max_age=issuer.dpop_proof_max_age, leeway=s.leeway)
+    except InvalidDPoPProof:
+        # remember() refuses only a proof seen before: a replay, worth an operator's attention.
+        if signals.listened(signals.dpop_replay):
+            signals.emit(signals.dpop_replay, ReplayStore, issuer=issuer.issuer)
+        raise
     if nonces is not None and not nonces.is_current(proof.nonce):
         # Accepted from the previous window: hand out the current one before the client needs it.
         hand_out_nonce(request, nonces.issue())

@@ -26,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 from django.core.cache import BaseCache
 
+from . import signals
 from .conf import IssuerSettings, register_reset, url_allowed
 from .exceptions import InvalidTokenType, KeySourceError, MalformedToken, SenderConstrained, TokenInactive
 from .fetching import HTTPResult, request_json
@@ -322,6 +323,7 @@ class Introspector:
             form.update(client_id=credentials[0], client_secret=credentials[1])
             credentials = None
         self.request_count += 1
+        started = time.monotonic()
         result = self.post(
             "POST",
             url,
@@ -331,6 +333,15 @@ class Introspector:
             max_bytes=self.max_bytes,
             allow_insecure_http=self.allow_insecure_http,
         )
+        if signals.listened(signals.introspection_called):
+            seconds = time.monotonic() - started
+            signals.emit(
+                signals.introspection_called,
+                Introspector,
+                issuer=self.issuer.issuer,
+                status=result.status,
+                seconds=seconds,
+            )
         if result.status != 200:
             raise KeySourceError(f"HTTP {result.status}")
         answer = result.document

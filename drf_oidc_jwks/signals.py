@@ -33,13 +33,10 @@ jwks_fetch_failed = Signal()
 #: (seconds past freshness).
 stale_keys_served = Signal()
 #: A token was found revoked (introspection or a revocation list). ``issuer``, ``code``.
-#: Defined now; sent once revocation checks are wired into authentication.
 token_revoked = Signal()
 #: The introspection endpoint was called. ``issuer``, ``status``, ``seconds``.
-#: Defined now; sent once introspection is wired into authentication.
 introspection_called = Signal()
 #: A DPoP proof was replayed (its ``jti`` seen before). ``issuer``.
-#: Defined now; sent once DPoP is wired into authentication.
 dpop_replay = Signal()
 
 

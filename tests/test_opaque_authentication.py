@@ -208,3 +208,34 @@ def test_the_backchannel_receiver_needs_no_authentication_and_no_csrf_token(oidc
     )
     assert (response.status_code, response.json()) == (400, {"error": "invalid_request"})
     assert response["Cache-Control"] == "no-store"
+
+
+def test_an_introspection_call_sends_introspection_called_and_an_inactive_answer_token_revoked(
+    oidc_settings, idp, issuer, call
+):
+    from drf_oidc_jwks import signals
+
+    oidc_settings(SYNC_USERS=False, INTROSPECTION=intro(idp))
+    calls: list[dict[str, Any]] = []
+    revoked: list[dict[str, Any]] = []
+
+    def on_call(sender: Any, signal: Any, **kwargs: Any) -> None:
+        calls.append(kwargs)
+
+    def on_revoked(sender: Any, signal: Any, **kwargs: Any) -> None:
+        revoked.append(kwargs)
+
+    signals.introspection_called.connect(on_call, weak=False)
+    signals.token_revoked.connect(on_revoked, weak=False)
+    try:
+        token = opaque(idp, issuer)
+        assert call(token).status_code == 200
+        assert call(token).status_code == 200  # answered from the cache: no second call
+        assert code(call("never-issued-token")) == (401, "token_inactive")
+    finally:
+        signals.introspection_called.disconnect(on_call)
+        signals.token_revoked.disconnect(on_revoked)
+    assert [(c["issuer"], c["status"]) for c in calls] == [(issuer.issuer, 200), (issuer.issuer, 200)]
+    assert all(0 <= c["seconds"] < 5 for c in calls)
+    # An opaque token names no issuer a refusal could read, so the label stays None (bounded, never guessed).
+    assert revoked == [{"issuer": None, "code": "token_inactive"}]

@@ -150,3 +150,29 @@ def test_every_record_the_library_logs_carries_code_issuer_and_kid(oidc_settings
     assert [(r.code, r.issuer) for r in unavailable] == [("idp_unavailable", issuer.issuer)]  # type: ignore[attr-defined]
     fetch_failed = [r for r in records if "refresh for" in r.getMessage()]
     assert fetch_failed and all(r.issuer == issuer.issuer for r in fetch_failed)  # type: ignore[attr-defined]
+
+
+def test_a_revoked_token_sends_token_revoked_with_the_configured_issuer(oidc_settings, issuer, call, heard):
+    from drf_oidc_jwks import revocation
+
+    revoked = heard(signals.token_revoked)
+    token = issuer.token(sub="gone", iat=1_000)
+    assert call(token).status_code == 200
+    assert revoked == []
+    revocation.revoke(issuer.issuer, sub="gone")
+    response = call(token)
+    assert (response.status_code, response.data["detail"].code) == (401, "token_revoked")
+    assert revoked == [{"issuer": issuer.issuer, "code": "token_revoked"}]
+
+
+def test_a_replayed_dpop_proof_sends_dpop_replay_once_with_the_issuer(oidc_settings, issuer, api, heard):
+    oidc_settings(DPOP="allowed")
+    replays = heard(signals.dpop_replay)
+    key = issuer.dpop_key()
+    token = issuer.token(cnf=key.cnf())
+    extra = key.headers(token, "GET", "http://testserver/api/me")
+    assert api.get("/api/me", **extra).status_code == 200
+    assert replays == []
+    replayed = api.get("/api/me", **extra)
+    assert (replayed.status_code, replayed.data["detail"].code) == (401, "invalid_dpop_proof")
+    assert replays == [{"issuer": issuer.issuer}]
