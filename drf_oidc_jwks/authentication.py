@@ -73,9 +73,10 @@ class JWKSAuthentication(BaseAuthentication):
         except KeySourceError as exc:
             raise self.unavailable(raw, exc) from None
         self.answer_refusals_while_loading(request, user, raw)
-        required = get_settings().required_scopes
-        if required and not set(required) <= claims.scopes:
-            raise InsufficientScope(required, realm=get_settings().realm)
+        s = get_settings()
+        required = s.required_scopes
+        if required and not claims.scopes.issuperset(required):
+            raise InsufficientScope(required, realm=s.realm)
         return user, claims
 
     def get_header(self, request: Request) -> str | None:

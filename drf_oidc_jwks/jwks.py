@@ -347,7 +347,7 @@ class JWKSClient:
         keyset = self._memo
         if keyset is None or self.clock() >= self._check_at:
             keyset = self.current_keyset()
-        return any(k is key for k in keyset.keys)
+        return keyset.holds(key)
 
     def get_key(self, kid: str | None, alg: str) -> PublicKey:
         """Return the key that may verify a token with this ``kid`` and ``alg``.
@@ -355,7 +355,7 @@ class JWKSClient:
         Raises TokenError (``unknown_key``/``unsupported_algorithm``) or KeySourceError.
         """
         keyset = self.current_keyset()
-        if kid is not None and not keyset.by_kid(kid):
+        if kid is not None and not keyset.holds_kid(kid):
             keyset = self._refresh_for_unknown_kid(keyset)
         return keyset.key_for(kid, alg)
 

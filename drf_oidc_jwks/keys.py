@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from jwt.algorithms import get_default_algorithms
@@ -121,7 +122,29 @@ class KeySet:
 
     def by_kid(self, kid: str | None) -> list[PublicKey]:
         """The keys published under ``kid``."""
-        return [k for k in self.keys if k.kid == kid]
+        return list(self._by_kid.get(kid, ()))
+
+    def holds_kid(self, kid: str) -> bool:
+        """Say whether some key is published under ``kid``."""
+        return kid in self._by_kid
+
+    def holds(self, key: PublicKey) -> bool:
+        """Say whether ``key`` (this very object, not an equal one) is in the set."""
+        return id(key) in self._ids
+
+    # Indexes built once per key set: every request looks a key up, so the cost stays flat from 1 to
+    # 100 keys. Identity, not equality: a memoised token names the object that verified it, and that
+    # object (held by the memo) keeps its id unique while it lives.
+    @cached_property
+    def _by_kid(self) -> dict[str | None, tuple[PublicKey, ...]]:
+        index: dict[str | None, tuple[PublicKey, ...]] = {}
+        for k in self.keys:
+            index[k.kid] = (*index.get(k.kid, ()), k)
+        return index
+
+    @cached_property
+    def _ids(self) -> frozenset[int]:
+        return frozenset(id(k) for k in self.keys)
 
     def key_for(self, kid: str | None, alg: str) -> PublicKey:
         """The key that may verify a token with this ``kid`` (None: the only key) and ``alg``.

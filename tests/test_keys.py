@@ -149,6 +149,18 @@ def test_a_key_set_picks_the_key_by_kid_and_alg_or_the_only_key_without_kid():
     assert single.key_for(None, "RS256").kid == "a"
 
 
+def test_a_key_set_holds_only_its_own_key_objects_and_finds_every_key_of_a_shared_kid():
+    rsa, ec256 = generate_key("RS256", kid="same"), generate_key("ES256", kid="same")
+    keys = tuple(parse_key(k.public_jwk(), 2048) for k in (rsa, ec256))
+    keyset = KeySet(version="v", keys=keys, fetched_at=0, fresh_until=1, stale_until=2)
+    assert [k.kty for k in keyset.by_kid("same")] == ["RSA", "EC"]
+    assert keyset.holds_kid("same") and not keyset.holds_kid("other") and keyset.by_kid("other") == []
+    assert keyset.holds(keys[0]) and keyset.holds(keys[1])
+    # An equal key parsed again (a new fetch) is not the object a memoised token was verified with.
+    assert not keyset.holds(parse_key(rsa.public_jwk(), 2048))
+    assert keyset.key_for("same", "ES256") is keys[1]
+
+
 def test_a_served_jwks_keeps_its_good_keys_and_skips_the_bad_ones(oidc_settings, issuer, server, call):
     enc = generate_key("RS256", kid="enc")
     enc.extra = {"use": "enc"}
