@@ -32,6 +32,7 @@ $PY -m nox -s oldest newest
 step "benchmarks, short run (numbers are reported, not asserted)"
 $PY -m bench.run --quick
 $PY -m bench.e2e --quick
+$PY -m bench.growth --quick
 
 step "documentation: mkdocs build --strict"
 bash scripts/docs.sh
