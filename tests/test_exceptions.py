@@ -88,3 +88,13 @@ def test_a_cross_tenant_object_id_answers_404_with_the_not_found_code_in_the_bod
     response = api.get(f"/api/tenant/tasks/{foreign.pk}", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+def test_the_settings_pages_code_table_lists_exactly_the_codes_a_refused_token_can_carry() -> None:
+    text = (ROOT / "docs" / "settings.md").read_text()
+    table = text.split("## Error codes", 1)[1].split("\n## ", 1)[0]
+    rows = dict(re.findall(r"^\| `([a-z_]+)` \| (\d{3}) \|", table, flags=re.MULTILINE))
+    # The authentication class's own answers, and REQUIRED_SCOPES' 403, which it raises too.
+    assert set(rows) == set(exceptions.CODES) | {"insufficient_scope"}
+    for code, status in rows.items():
+        assert int(status) == REGISTRY[code].status, code
