@@ -60,10 +60,18 @@ class JWKSAuthentication(BaseAuthentication):
             logger.warning("token not verified: identity provider unavailable: %s", exc.reason)
             raise IdentityProviderUnavailable(retry_after=exc.retry_after) from None
         self.answer_refusals_while_loading(request, user, raw)
-        required = get_settings().required_scopes
-        if required and not set(required) <= claims.scopes:
-            raise InsufficientScope(required, realm=get_settings().realm)
+        self.check_required_scopes(request, claims)
         return user, claims
+
+    def check_required_scopes(self, request: Request, claims: Claims) -> None:
+        """Refuse (403 ``insufficient_scope``) a token lacking ``REQUIRED_SCOPES``, read through ``SCOPE_HIERARCHY``."""
+        from .scopes import compile_hierarchy
+
+        s = get_settings()
+        if s.required_scopes and not set(s.required_scopes) <= compile_hierarchy(s.scope_hierarchy).expand(
+            claims.scopes
+        ):
+            raise InsufficientScope(s.required_scopes, realm=s.realm)
 
     def get_header(self, request: Request) -> str | None:
         """Return the ``Authorization`` header value, or None."""

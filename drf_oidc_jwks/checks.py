@@ -35,6 +35,7 @@ CHECK_IDS: dict[str, str] = {
     "E011": "RESOURCE is not an https URL",
     "E012": "USER_FIELDS, STAFF_ROLES or SUPERUSER_ROLES has the wrong shape",
     "E013": "a boolean, string or list-of-strings setting has the wrong type",
+    "E014": "SCOPE_HIERARCHY is malformed or has a cycle, or SCOPES_SUPPORTED names offline_access",
     "E020": "JWKS_CACHE_ALIAS names no entry of CACHES",
     "E021": "the JWKS cache is a DummyCache, which stores nothing",
     "E022": "JWKSAuthentication is configured but drf_oidc_jwks is not in INSTALLED_APPS",

@@ -8,7 +8,7 @@ Dependency-free: the standard library, settings_values and claim_paths only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -89,6 +89,80 @@ def no_cooldown(value: Any) -> v.Problem | None:
     )
 
 
+# --- Scope hierarchies (SCOPE_HIERARCHY, SCOPES_SUPPORTED): the rule lives here so conf stays a leaf
+
+
+def hierarchy_problems(raw: object) -> list[str]:
+    """Say what is wrong with a ``SCOPE_HIERARCHY`` value (empty when fine): its shape, then any cycle."""
+    if not isinstance(raw, Mapping):
+        return ['SCOPE_HIERARCHY must be a dict {"broader": ["narrower", ...]}.']
+    problems = []
+    for broader, narrower in raw.items():
+        if not isinstance(broader, str) or not broader or " " in broader:
+            problems.append(f"SCOPE_HIERARCHY key {broader!r} is not a scope (a non-empty string without spaces).")
+        if isinstance(narrower, str) or not isinstance(narrower, Sequence | frozenset | set):
+            problems.append(f"SCOPE_HIERARCHY[{broader!r}] must be a list of scopes.")
+        elif not all(isinstance(s, str) and s and " " not in s for s in narrower):
+            problems.append(f"SCOPE_HIERARCHY[{broader!r}] must hold scopes (non-empty strings without spaces).")
+    if not problems:
+        cycle = find_cycle(raw)
+        if cycle:
+            problems.append("SCOPE_HIERARCHY has a cycle: " + " -> ".join(cycle) + ".")
+    return problems
+
+
+def find_cycle(raw: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """Return one cycle of the hierarchy as a path (``["a", "b", "a"]``), or None."""
+    graph = {k: list(v) for k, v in raw.items()}
+    done: set[str] = set()
+    for start in graph:
+        if start in done:
+            continue
+        # Iterative depth-first search: a deep hierarchy must not hit the recursion limit.
+        path: list[str] = [start]
+        on_path = {start}
+        stack = [iter(graph.get(start, ()))]
+        while stack:
+            child = next(stack[-1], None)
+            if child is None:
+                stack.pop()
+                finished = path.pop()
+                on_path.discard(finished)
+                done.add(finished)
+                continue
+            if child in on_path:
+                return [*path[path.index(child) :], child]
+            if child not in done:
+                path.append(child)
+                on_path.add(child)
+                stack.append(iter(graph.get(child, ())))
+    return None
+
+
+def scope_hierarchy(value: Any, ctx: v.Context) -> dict[str, tuple[str, ...]]:
+    """``SCOPE_HIERARCHY``: a dict of scope -> list of the scopes it implies, without a cycle (E014)."""
+    problems = hierarchy_problems(value)
+    if problems:
+        raise v.fail(
+            "E014",
+            " ".join(problems),
+            'Map each broader scope to the narrower ones it grants: {"admin": ["reports:write"]}; never back.',
+        )
+    return {broader: tuple(narrower) for broader, narrower in value.items()}
+
+
+def scopes_supported_list(value: Any, ctx: v.Context) -> tuple[str, ...]:
+    """``SCOPES_SUPPORTED``: a list of scopes, never ``offline_access`` (E014: no scope of this resource)."""
+    scopes: tuple[str, ...] = v.names()(value, ctx)
+    if "offline_access" in scopes:
+        raise v.fail(
+            "E014",
+            "SCOPES_SUPPORTED names offline_access, which asks the authorization server for a refresh token.",
+            "Remove offline_access: it is no scope of this resource and is never advertised.",
+        )
+    return scopes
+
+
 _seconds, _positive = v.seconds(), v.seconds(positive=True)
 
 
@@ -132,6 +206,9 @@ class Settings:
     user_local_cache_ttl: float = key("USER_LOCAL_CACHE_TTL", 5, _seconds)
     user_cache_alias: str = key("USER_CACHE_ALIAS", "default", v.cache_alias("E024"))
     user_sync_class: str = key("USER_SYNC_CLASS", "drf_oidc_jwks.users.UserSync", v.dotted_path)
+    # Scope hierarchies and scopes_supported (docs/authorization.md, MCP authorization 2026-07-28)
+    scope_hierarchy: Mapping[str, tuple[str, ...]] = key("SCOPE_HIERARCHY", {}, scope_hierarchy)
+    scopes_supported: tuple[str, ...] = key("SCOPES_SUPPORTED", (), scopes_supported_list)
     by_issuer: Mapping[str, IssuerSettings] = field(repr=False, default_factory=dict)
 
     def issuer_for(self, iss: Any) -> IssuerSettings | None:

@@ -109,6 +109,16 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
             },
         },
     ),
+    (
+        "E014",
+        {"DRF_OIDC_JWKS": oidc(SCOPE_HIERARCHY={"a": ["b"], "b": ["a"]})},
+        {"DRF_OIDC_JWKS": oidc(SCOPE_HIERARCHY={"a": ["b"]})},
+    ),
+    (
+        "E014",
+        {"DRF_OIDC_JWKS": oidc(SCOPES_SUPPORTED=["read", "offline_access"])},
+        {"DRF_OIDC_JWKS": oidc(SCOPES_SUPPORTED=["read"])},
+    ),
     ("E023", {"DRF_OIDC_JWKS": oidc(OPENAPI_SCHEME="oidc")}, {"DRF_OIDC_JWKS": oidc(OPENAPI_SCHEME="bearer")}),
     (
         "E024",
@@ -177,7 +187,7 @@ def test_every_check_id_has_a_triggering_case():
 def test_check_ids_are_stable():
     # Changing this list breaks users' SILENCED_SYSTEM_CHECKS: add ids, never renumber.
     assert list(CHECK_IDS) == [
-        "E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008", "E009", "E010", "E011", "E012", "E013",
+        "E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008", "E009", "E010", "E011", "E012", "E013", "E014",
         "E020", "E021", "E022", "E023", "E024",
         "W001", "W020", "W021", "W022",
     ]  # fmt: skip
