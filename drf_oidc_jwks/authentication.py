@@ -71,7 +71,7 @@ class JWKSAuthentication(BaseAuthentication):
         if s.required_scopes and not set(s.required_scopes) <= compile_hierarchy(s.scope_hierarchy).expand(
             claims.scopes
         ):
-            raise InsufficientScope(s.required_scopes, realm=s.realm)
+            raise insufficient_scope(s.required_scopes)
 
     def get_header(self, request: Request) -> str | None:
         """Return the ``Authorization`` header value, or None."""
@@ -137,15 +137,38 @@ class JWKSAuthentication(BaseAuthentication):
         return InvalidToken(exc.description, exc.code)
 
     def authenticate_header(self, request: Request) -> str:
-        """The RFC 6750 challenge: plain when no token was given, with the error when one was refused."""
-        s = get_settings()
-        parts = [f'Bearer realm="{s.realm}"']
-        exc = getattr(request, _ERROR_ATTR, None)
-        if isinstance(exc, TokenError):
-            parts.append('error="invalid_token"')
-            parts.append(f'error_description="{exc.description}"')
-        if s.resource:
-            from .urls import metadata_url
+        """The RFC 6750 challenge: the refusal (if any), the scopes the endpoint requires, the metadata URL."""
+        from .challenges import bearer_challenge, required_scopes_for
 
-            parts.append(f'resource_metadata="{metadata_url(s.resource)}"')
-        return ", ".join(parts)
+        s = get_settings()
+        exc = getattr(request, _ERROR_ATTR, None)
+        refused = exc if isinstance(exc, TokenError) else None
+        # DRF hands no view to this hook; the request's parser context carries the one answering.
+        view = (getattr(request, "parser_context", None) or {}).get("view")
+        return bearer_challenge(
+            s.realm,
+            error="invalid_token" if refused else None,
+            scope=required_scopes_for(request, view, s.required_scopes),
+            error_description=refused.description if refused else None,
+            resource_metadata=resource_metadata_url(),
+        )
+
+
+# --- Challenges (MCP authorization 2026-07-28): the 403 and the metadata URL every challenge names
+
+
+def resource_metadata_url() -> str | None:
+    """The RFC 9728 metadata URL of ``RESOURCE``, named by every challenge; None without ``RESOURCE``."""
+    resource = get_settings().resource
+    if not resource:
+        return None
+    from .challenges import metadata_url
+
+    return metadata_url(resource)
+
+
+def insufficient_scope(scopes: tuple[str, ...] | list[str], description: str | None = None) -> InsufficientScope:
+    """The 403 ``insufficient_scope``: ``scope``, ``error_description`` and ``resource_metadata`` in its challenge."""
+    return InsufficientScope(
+        scopes, realm=get_settings().realm, detail=description, resource_metadata=resource_metadata_url()
+    )

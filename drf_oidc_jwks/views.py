@@ -27,7 +27,9 @@ class ProtectedResourceMetadataView(View):
         }
         if s.resource_documentation:
             document["resource_documentation"] = s.resource_documentation
-        scopes = sorted(set(s.required_scopes))
+        from .scope_catalog import scopes_supported
+
+        scopes = scopes_supported(s.required_scopes, s.scopes_supported)
         if scopes:
             document["scopes_supported"] = scopes
         response = JsonResponse(document)
