@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 from django.core.exceptions import ImproperlyConfigured
 from jwt.algorithms import get_default_algorithms
 
+from .audience import any_audience_matches
 from .claims import Claims, freeze
 from .conf import IssuerSettings, Settings, get_settings, register_reset
 from .exceptions import (
@@ -265,7 +266,8 @@ def _check_audience(payload: Mapping[str, Any], issuer: IssuerSettings) -> None:
     values = [aud] if isinstance(aud, str) else aud
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise InvalidAudience(f"aud is not a string or list: {safe(aud)}")
-    if not any(v in expected for v in values):
+    # MCP canonical URI rule: scheme and host case-insensitive, the path exact (audience.py).
+    if not any_audience_matches(values, expected):
         raise InvalidAudience(f"aud {safe(aud)}, expected one of {list(expected)}")
 
 
