@@ -182,7 +182,7 @@ def parse(raw: Any) -> tuple[list[Problem], Settings | None]:
     if any(p.error for p in problems):
         return problems, None
     kwargs = {k.attr: top[k.name] for k in GLOBAL_TABLE}
-    kwargs.update(issuers=tuple(issuers), by_issuer={i.issuer: i for i in issuers})
+    kwargs.update(issuers=tuple(issuers), by_issuer={i.issuer: i for i in issuers if "{tenant}" not in i.issuer})
     return problems, Settings(**kwargs)
 
 

@@ -45,6 +45,29 @@ def key(
     return field(metadata={_KEY: Key(name, default, parse, warn, inherited)})
 
 
+# --- Many tenants per identity provider (docs/multi-tenant.md): TENANTS, TENANT_CLAIM
+
+
+def tenants(value: Any, ctx: v.Context) -> tuple[str, ...] | str | None:
+    """``TENANTS``: None, ``"*"`` (any tenant) or a non-empty list of tenants (E003)."""
+    if value is None or value == "*":
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(t, str) and t for t in value):
+        return tuple(value)
+    raise v.fail("E003", f'TENANTS must be a list of tenants or "*", not {value!r}.', 'e.g. ["contoso", "fabrikam"].')
+
+
+def tenant_claim(value: Any, ctx: v.Context) -> str | None:
+    """``TENANT_CLAIM``: None or a claim name (E003)."""
+    if value is None or (isinstance(value, str) and value):
+        return value
+    raise v.fail("E003", f"TENANT_CLAIM must be a claim name, not {value!r}.", 'e.g. "tid" (Entra ID).')
+
+
+#: Filled by drf_oidc_jwks.issuer_lookup: the concrete settings of a templated issuer (conf stays a leaf).
+TEMPLATE_LOOKUP: list[Callable[[Settings, str], IssuerSettings | None]] = []
+
+
 @dataclass(frozen=True)
 class IssuerSettings:
     """Everything needed to verify tokens of one issuer: the per-issuer keys."""
@@ -59,6 +82,9 @@ class IssuerSettings:
     allowed_types: tuple[str, ...] | None = key("ALLOWED_TYPES", None, v.optional(v.names()))
     userinfo: bool = key("USERINFO", False, v.flag)
     userinfo_url: str | None = key("USERINFO_URL", None, v.optional(v.url("E005")))
+    # Many tenants per identity provider: {tenant} in ISSUER (and JWKS_URL)
+    tenants: tuple[str, ...] | str | None = key("TENANTS", None, tenants, inherited=False)
+    tenant_claim: str | None = key("TENANT_CLAIM", None, tenant_claim, inherited=False)
 
     @property
     def discovery_url(self) -> str:
@@ -212,10 +238,14 @@ class Settings:
     by_issuer: Mapping[str, IssuerSettings] = field(repr=False, default_factory=dict)
 
     def issuer_for(self, iss: Any) -> IssuerSettings | None:
-        """Return the configured issuer whose ``ISSUER`` equals ``iss`` exactly."""
+        """Return the configured issuer whose ``ISSUER`` is ``iss`` (exactly, else by a ``{tenant}`` template)."""
         if not isinstance(iss, str):
             return None
-        return self.by_issuer.get(iss)
+        found = self.by_issuer.get(iss)
+        if found is None and TEMPLATE_LOOKUP:
+            # {tenant} issuers: the concrete settings of the tenant that iss names, when one is allowed.
+            return TEMPLATE_LOOKUP[0](self, iss)
+        return found
 
 
 def _table(cls: type, scope: str, doc: str) -> tuple[Key, ...]:

@@ -43,6 +43,7 @@ from .exceptions import (
     TokenNotYetValid,
     UnsupportedAlgorithm,
 )
+from .issuer_lookup import select
 from .jwks import JWKSClient, PublicKey, get_client
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
@@ -370,16 +371,18 @@ def verify_token(raw: str | bytes, settings: Settings | None = None, *, now: flo
     parsed = read_unverified(raw, s.max_token_bytes)
     header, payload = parsed.header, parsed.payload
     iss = payload.get("iss")
-    issuer = s.issuer_for(iss)
-    if issuer is None:
-        # No network request for an issuer nobody configured.
+    selected = select(s, iss)
+    if selected is None:
+        # No network request for an issuer nobody configured (nor one no {tenant} template allows).
         configured = ", ".join(repr(i.issuer) for i in s.issuers)
         raise InvalidIssuer(f"iss {safe(iss)} is not a configured ISSUER ({configured})")
+    issuer = selected.issuer  # the concrete issuer: iss is checked against it, users are keyed by it
     alg, kid = _check_header(header, issuer)
-    client = get_client(issuer)
+    client = get_client(selected.keys)  # tenants sharing a key set share this client and its cache entry
     key = client.get_key(kid, alg)
     verify_signature(parsed, key, alg)
     validate_claims(payload, issuer, s.leeway, clock)
+    selected.match.check_payload(payload)
     try:
         claims = Claims(payload, issuer.claims, header)
     except RecursionError:

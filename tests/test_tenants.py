@@ -234,6 +234,8 @@ def issuer_settings(issuer: str, jwks_url: str | None) -> IssuerSettings:
         allowed_types=None,
         userinfo=False,
         userinfo_url=None,
+        tenants=None,
+        tenant_claim=None,
     )
 
 
