@@ -45,7 +45,7 @@ def _rule(i: IssuerSettings, where: str) -> IssuerRule[IssuerSettings]:
     entry = {"ISSUER": i.issuer, "TENANTS": i.tenants, "JWKS_URL": i.jwks_url, "TENANT_CLAIM": i.tenant_claim}
     errors = [p for p in template_problems(entry, where) if p.error]
     if errors:
-        raise ImproperlyConfigured(f"DRF_OIDC_JWKS {errors[0].msg} {errors[0].hint}")
+        raise ImproperlyConfigured(f"drf_oidc_jwks.E015: DRF_OIDC_JWKS {errors[0].msg} {errors[0].hint}")
     tenants = i.tenants if isinstance(i.tenants, str) else tuple(i.tenants or ())
     return IssuerRule(i, i.issuer, compile_template(i.issuer, tenants), i.jwks_url, i.tenant_claim)
 

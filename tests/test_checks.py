@@ -119,6 +119,16 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {"DRF_OIDC_JWKS": oidc(SCOPES_SUPPORTED=["read", "offline_access"])},
         {"DRF_OIDC_JWKS": oidc(SCOPES_SUPPORTED=["read"])},
     ),
+    (
+        "E015",
+        {"DRF_OIDC_JWKS": oidc(ISSUER="https://login.example.com/{tenant}/v2.0")},
+        {"DRF_OIDC_JWKS": oidc(ISSUER="https://login.example.com/{tenant}/v2.0", TENANTS=["contoso"])},
+    ),
+    (
+        "E015",
+        {"DRF_OIDC_JWKS": oidc(ISSUER="https://login.example.com/{tenant}/v2.0", TENANTS="*")},
+        {"DRF_OIDC_JWKS": oidc(ISSUER="https://login.example.com/{tenant}/v2.0", TENANTS=["contoso"])},
+    ),
     ("E023", {"DRF_OIDC_JWKS": oidc(OPENAPI_SCHEME="oidc")}, {"DRF_OIDC_JWKS": oidc(OPENAPI_SCHEME="bearer")}),
     (
         "E024",
@@ -126,6 +136,23 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {"DRF_OIDC_JWKS": oidc(USER_CACHE_ALIAS="nope"), "CACHES": {**LOCMEM, "nope": LOCMEM["default"]}},
     ),
     ("W001", {"DRF_OIDC_JWKS": oidc(AUDIENCE=None)}, {"DRF_OIDC_JWKS": GOOD}),
+    (
+        "W002",
+        {
+            "DRF_OIDC_JWKS": oidc(
+                ISSUER="https://login.example.com/{tenant}/v2.0",
+                TENANTS="*",
+                JWKS_URL="https://login.example.com/common/keys",
+            )
+        },
+        {
+            "DRF_OIDC_JWKS": oidc(
+                ISSUER="https://login.example.com/{tenant}/v2.0",
+                TENANTS=["a"],
+                JWKS_URL="https://login.example.com/common/keys",
+            )
+        },
+    ),
     ("W020", {"CACHES": LOCMEM, "DEBUG": False}, {"CACHES": LOCMEM, "DEBUG": True}),
     ("W020", {"CACHES": LOCMEM, "DEBUG": False}, {"CACHES": "filebased", "DEBUG": False}),
     ("W021", {"DRF_OIDC_JWKS": oidc(LEEWAY=301)}, {"DRF_OIDC_JWKS": oidc(LEEWAY=300)}),
@@ -187,9 +214,9 @@ def test_every_check_id_has_a_triggering_case():
 def test_check_ids_are_stable():
     # Changing this list breaks users' SILENCED_SYSTEM_CHECKS: add ids, never renumber.
     assert list(CHECK_IDS) == [
-        "E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008", "E009", "E010", "E011", "E012", "E013", "E014",
+        "E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008", "E009", "E010", "E011", "E012", "E013", "E014", "E015",
         "E020", "E021", "E022", "E023", "E024",
-        "W001", "W020", "W021", "W022",
+        "W001", "W002", "W020", "W021", "W022",
     ]  # fmt: skip
     assert all(re.fullmatch(r"[EW]0\d\d", i) for i in CHECK_IDS)
 
