@@ -214,7 +214,8 @@ def test_every_check_id_has_a_triggering_case():
 def test_check_ids_are_stable():
     # Changing this list breaks users' SILENCED_SYSTEM_CHECKS: add ids, never renumber.
     assert list(CHECK_IDS) == [
-        "E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008", "E009", "E010", "E011", "E012", "E013", "E014", "E015",
+        "E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008", "E009", "E010", "E011", "E012", "E013",
+        "E014", "E015",
         "E020", "E021", "E022", "E023", "E024",
         "W001", "W002", "W020", "W021", "W022",
     ]  # fmt: skip
