@@ -19,7 +19,6 @@ from .claims import Claims
 from .conf import get_settings
 from .exceptions import (
     IdentityProviderUnavailable,
-    InsufficientScope,
     InvalidToken,
     KeySourceError,
     MalformedToken,
@@ -29,6 +28,7 @@ from .exceptions import (
 )
 from .introspection import looks_like_jws
 from .logfields import fields
+from .refusals import insufficient_scope, resource_metadata_url
 from .tokens import safe, unverified_ids, verify_token
 
 # A project that forgot "drf_oidc_jwks" in INSTALLED_APPS hears it when DRF loads this class, not as a 500.
@@ -73,11 +73,18 @@ class JWKSAuthentication(BaseAuthentication):
         except KeySourceError as exc:
             raise self.unavailable(raw, exc) from None
         self.answer_refusals_while_loading(request, user, raw)
-        s = get_settings()
-        required = s.required_scopes
-        if required and not claims.scopes.issuperset(required):
-            raise InsufficientScope(required, realm=s.realm)
+        self.check_required_scopes(request, claims)
         return user, claims
+
+    def check_required_scopes(self, request: Request, claims: Claims) -> None:
+        """Refuse (403 ``insufficient_scope``) a token lacking ``REQUIRED_SCOPES``, read through ``SCOPE_HIERARCHY``."""
+        from .scopes import compile_hierarchy
+
+        s = get_settings()
+        if s.required_scopes and not set(s.required_scopes) <= compile_hierarchy(s.scope_hierarchy).expand(
+            claims.scopes
+        ):
+            raise insufficient_scope(s.required_scopes)
 
     def get_header(self, request: Request) -> str | None:
         """Return the ``Authorization`` header value, or None."""
@@ -249,23 +256,22 @@ class JWKSAuthentication(BaseAuthentication):
 
     def dpop_challenge(self, request: Request, exc: TokenError | None) -> str:
         """The ``DPoP`` challenge, with ``resource_metadata`` when ``RESOURCE`` is set."""
-        s = get_settings()
-        value = dpop_auth.challenge(s, exc)
-        if s.resource:
-            from .urls import metadata_url
-
-            value += f', resource_metadata="{metadata_url(s.resource)}"'
-        return value
+        value = dpop_auth.challenge(get_settings(), exc)
+        metadata = resource_metadata_url()
+        return value + f', resource_metadata="{metadata}"' if metadata else value
 
     def bearer_challenge(self, request: Request, exc: TokenError | None) -> str:
-        """The RFC 6750 challenge: plain when no token was given, with the error when one was refused."""
-        s = get_settings()
-        parts = [f'Bearer realm="{s.realm}"']
-        if isinstance(exc, TokenError):
-            parts.append('error="invalid_token"')
-            parts.append(f'error_description="{exc.description}"')
-        if s.resource:
-            from .urls import metadata_url
+        """The RFC 6750 challenge: the refusal (if any), the scopes the endpoint requires, the metadata URL."""
+        from .challenges import bearer_challenge, required_scopes_for
 
-            parts.append(f'resource_metadata="{metadata_url(s.resource)}"')
-        return ", ".join(parts)
+        s = get_settings()
+        refused = exc if isinstance(exc, TokenError) else None
+        # DRF hands no view to this hook; the request's parser context carries the one answering.
+        view = (getattr(request, "parser_context", None) or {}).get("view")
+        return bearer_challenge(
+            s.realm,
+            error="invalid_token" if refused else None,
+            scope=required_scopes_for(request, view, s.required_scopes),
+            error_description=refused.description if refused else None,
+            resource_metadata=resource_metadata_url(),
+        )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
@@ -27,7 +28,19 @@ __all__ = [
     "description_text",
     "scope_text",
     "required_scopes_for",
+    "WELL_KNOWN",
+    "metadata_url",
 ]
+
+WELL_KNOWN = "/.well-known/oauth-protected-resource"
+
+
+def metadata_url(resource: str) -> str:
+    """Where RFC 9728 puts the metadata of ``resource``: the well-known path, then the resource's path."""
+    parts = urlsplit(resource)
+    suffix = parts.path.rstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, WELL_KNOWN + suffix, "", ""))
+
 
 _CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _NOT_DESCRIPTION = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")

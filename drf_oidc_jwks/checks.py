@@ -36,6 +36,8 @@ CHECK_IDS: dict[str, str] = {
     "E012": "USER_FIELDS, STAFF_ROLES or SUPERUSER_ROLES has the wrong shape",
     "E013": "a boolean, string or list-of-strings setting has the wrong type",
     "E014": "DPOP is not 'allowed', 'required' or 'off', or DPOP_ALGORITHMS holds none/HMAC or an unknown algorithm",
+    "E016": "SCOPE_HIERARCHY is malformed or has a cycle, or SCOPES_SUPPORTED names offline_access",
+    "E015": "a {tenant} ISSUER cannot be matched safely (TENANTS, TENANT_CLAIM or JWKS_URL wrong for it)",
     "E020": "JWKS_CACHE_ALIAS names no entry of CACHES",
     "E021": "the JWKS cache is a DummyCache, which stores nothing",
     "E022": "JWKSAuthentication is configured but drf_oidc_jwks is not in INSTALLED_APPS",
@@ -44,6 +46,7 @@ CHECK_IDS: dict[str, str] = {
     "E025": "several issuers have INTROSPECTION and OPAQUE_TOKEN_ISSUER is unset, or it names none of them",
     "E026": "DPOP_NONCE is True but DPoPNonceMiddleware is not in MIDDLEWARE",
     "W001": "AUDIENCE is None: tokens of the issuer for any audience are accepted",
+    "W002": 'TENANTS is "*": tokens of every tenant of that identity provider are accepted',
     "W020": "the JWKS cache is a per-process LocMemCache while DEBUG is False",
     "W021": "LEEWAY is over 300 seconds",
     "W022": "JWKS_REFRESH_COOLDOWN is 0: every unknown kid refetches the JWKS",
@@ -75,7 +78,22 @@ def _is_backend(backend: Any, path: str) -> bool:
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Report every problem of ``DRF_OIDC_JWKS`` with a hint that says the fix (what first use refuses)."""
-    return [_message(p) for p in validate(raw_setting())]
+    raw = raw_setting()
+    return [_message(p) for p in validate(raw)] + [_message(p) for p in tenant_problems(raw)]
+
+
+def tenant_problems(raw: Any) -> list[Problem]:
+    """E015 / W002: the ``{tenant}`` keys of each issuer entry (first use refuses the same errors)."""
+    from .issuers import template_problems
+    from .settings_keys import issuer_entries
+
+    if not isinstance(raw, Mapping):
+        return []
+    return [
+        Problem("E015" if p.error else "W002", p.msg, p.hint, error=p.error)
+        for where, entry in issuer_entries(raw)
+        for p in template_problems(entry, where)
+    ]
 
 
 def check_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:

@@ -30,8 +30,8 @@ from .settings_keys import (
     first_issuer,
     issuer_entries,
     merge_issuer_keys,
-    opaque_issuer_problem,
 )
+from .settings_opaque import opaque_issuer_problem
 from .settings_values import (
     PROTECTED_FIELDS,
     PROVIDERS,
@@ -186,7 +186,7 @@ def parse(raw: Any) -> tuple[list[Problem], Settings | None]:
     if any(p.error for p in problems):
         return problems, None
     kwargs = {k.attr: top[k.name] for k in GLOBAL_TABLE}
-    kwargs.update(issuers=tuple(issuers), by_issuer={i.issuer: i for i in issuers})
+    kwargs.update(issuers=tuple(issuers), by_issuer={i.issuer: i for i in issuers if "{tenant}" not in i.issuer})
     return problems, Settings(**kwargs)
 
 

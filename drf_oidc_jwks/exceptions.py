@@ -198,11 +198,20 @@ class InsufficientScope(Forbidden):
     default_detail = "The token lacks a required scope."
     default_code = "insufficient_scope"
 
-    def __init__(self, scopes: tuple[str, ...] | list[str], realm: str = "api", detail: str | None = None) -> None:
-        wanted = " ".join(scopes)
-        super().__init__(detail or f"Requires scope: {wanted}.", self.default_code)
-        # DRF's exception handler copies ``auth_header`` into WWW-Authenticate.
-        self.auth_header = f'Bearer realm="{realm}", error="insufficient_scope", scope="{wanted}"'
+    def __init__(
+        self,
+        scopes: tuple[str, ...] | list[str],
+        realm: str = "api",
+        detail: str | None = None,
+        resource_metadata: str | None = None,
+    ) -> None:
+        from .challenges import insufficient_scope_challenge
+
+        description = detail or f"Requires scope: {' '.join(scopes)}."
+        super().__init__(description, self.default_code)
+        # DRF's exception handler copies ``auth_header`` into WWW-Authenticate (MCP 2026-07-28: with the
+        # description and the metadata, so a client can step up its scopes).
+        self.auth_header = insufficient_scope_challenge(realm, scopes, description, resource_metadata)
 
 
 class RoleRequired(Forbidden):

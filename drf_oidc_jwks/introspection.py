@@ -30,8 +30,8 @@ from . import signals
 from .conf import IssuerSettings, register_reset, url_allowed
 from .exceptions import InvalidTokenType, KeySourceError, MalformedToken, SenderConstrained, TokenInactive
 from .fetching import HTTPResult, request_json
-from .settings_keys import INTROSPECTION_AUTH_METHODS, INTROSPECTION_DEFAULTS
-from .settings_keys import introspection as parse_introspection
+from .settings_opaque import INTROSPECTION_AUTH_METHODS, INTROSPECTION_DEFAULTS
+from .settings_opaque import introspection as parse_introspection
 from .settings_values import Context, InvalidSettingError
 from .tokens import read_unverified, validate_claims
 

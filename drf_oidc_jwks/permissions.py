@@ -26,7 +26,7 @@ from rest_framework import exceptions
 from rest_framework.permissions import BasePermission, SingleOperandHolder
 
 from .claims import Claims
-from .exceptions import REGISTRY, InsufficientScope, InsufficientUserAuthentication
+from .exceptions import REGISTRY, InsufficientUserAuthentication
 from .scopes import current_hierarchy
 from .tenancy import TenantNotAllowed, TenantRequired, resolve_tenant, selected_organization
 
@@ -334,11 +334,11 @@ class HasScope(_ClaimSetPermission):
         if not required:
             # An action with no entry: no scope would help, so no challenge.
             return exceptions.PermissionDenied(self.describe(required), self.code)
-        from .conf import get_settings
+        from .refusals import insufficient_scope
 
         # RFC 6750 ``scope``: every scope named by the requirement; asking for all of them suffices.
         scopes = _unique(s for group in required for s in group)
-        return InsufficientScope(scopes, realm=get_settings().realm, detail=self.describe(required))
+        return insufficient_scope(scopes, self.describe(required))
 
 
 class HasPermission(_ClaimSetPermission):
@@ -409,9 +409,8 @@ class HasAuthLevel(_TokenPermission):
 
     def refuse(self, description: str) -> exceptions.APIException:
         """Build the 401 whose challenge names what a new login must achieve."""
-        from .challenges import step_up_challenge
+        from .challenges import metadata_url, step_up_challenge
         from .conf import get_settings
-        from .urls import metadata_url
 
         s = get_settings()
         metadata = metadata_url(s.resource) if s.resource else None

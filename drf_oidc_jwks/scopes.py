@@ -9,57 +9,12 @@ the system check that rejects it, and :func:`expand` still terminates on one.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .settings_keys import find_cycle, hierarchy_problems
+
 __all__ = ["ScopeHierarchy", "compile_hierarchy", "current_hierarchy", "expand", "find_cycle", "hierarchy_problems"]
-
-
-def hierarchy_problems(raw: object) -> list[str]:
-    """Say what is wrong with a ``SCOPE_HIERARCHY`` value (empty when fine): its shape, then any cycle."""
-    if not isinstance(raw, Mapping):
-        return ['SCOPE_HIERARCHY must be a dict {"broader": ["narrower", ...]}.']
-    problems = []
-    for broader, narrower in raw.items():
-        if not isinstance(broader, str) or not broader or " " in broader:
-            problems.append(f"SCOPE_HIERARCHY key {broader!r} is not a scope (a non-empty string without spaces).")
-        if isinstance(narrower, str) or not isinstance(narrower, Sequence | frozenset | set):
-            problems.append(f"SCOPE_HIERARCHY[{broader!r}] must be a list of scopes.")
-        elif not all(isinstance(s, str) and s and " " not in s for s in narrower):
-            problems.append(f"SCOPE_HIERARCHY[{broader!r}] must hold scopes (non-empty strings without spaces).")
-    if not problems:
-        cycle = find_cycle(raw)
-        if cycle:
-            problems.append("SCOPE_HIERARCHY has a cycle: " + " -> ".join(cycle) + ".")
-    return problems
-
-
-def find_cycle(raw: Mapping[str, Iterable[str]]) -> list[str] | None:
-    """Return one cycle of the hierarchy as a path (``["a", "b", "a"]``), or None."""
-    graph = {k: list(v) for k, v in raw.items()}
-    done: set[str] = set()
-    for start in graph:
-        if start in done:
-            continue
-        # Iterative depth-first search: a deep hierarchy must not hit the recursion limit.
-        path: list[str] = [start]
-        on_path = {start}
-        stack = [iter(graph.get(start, ()))]
-        while stack:
-            child = next(stack[-1], None)
-            if child is None:
-                stack.pop()
-                finished = path.pop()
-                on_path.discard(finished)
-                done.add(finished)
-                continue
-            if child in on_path:
-                return [*path[path.index(child) :], child]
-            if child not in done:
-                path.append(child)
-                on_path.add(child)
-                stack.append(iter(graph.get(child, ())))
-    return None
 
 
 class ScopeHierarchy:

@@ -8,12 +8,16 @@ Dependency-free: the standard library, settings_values and claim_paths only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from . import settings_values as v
 from .claim_paths import ClaimPath
+from .settings_opaque import (
+    introspection,
+    text,
+)
 
 _KEY = "drf_oidc_jwks.key"
 
@@ -45,125 +49,27 @@ def key(
     return field(metadata={_KEY: Key(name, default, parse, warn, inherited)})
 
 
-# -- Opaque tokens and revocation (docs/opaque-tokens.md, docs/revocation.md): parsers of their keys --
-
-INTROSPECTION_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
-#: Defaults of the keys of one issuer's ``INTROSPECTION`` dict.
-INTROSPECTION_DEFAULTS: dict[str, Any] = {
-    "CLIENT_ID": None,
-    "CLIENT_SECRET": None,
-    "AUTH_METHOD": "client_secret_basic",
-    "URL": None,
-    "CACHE_TTL": 60,
-    "INACTIVE_CACHE_TTL": 10,
-    "REQUIRE_AUDIENCE": True,
-    "MAX_RATE": 20,
-    "FOR_JWTS": False,
-}
+# --- Many tenants per identity provider (docs/multi-tenant.md): TENANTS, TENANT_CLAIM
 
 
-class SecretSetting(Mapping[str, Any]):
-    """A read-only settings dict whose repr hides ``CLIENT_SECRET`` (settings end up in logs and tracebacks)."""
-
-    def __init__(self, value: Mapping[str, Any]) -> None:
-        self._value = dict(value)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._value[key]
-
-    def __iter__(self) -> Any:
-        return iter(self._value)
-
-    def __len__(self) -> int:
-        return len(self._value)
-
-    def __repr__(self) -> str:
-        shown = {k: ("***" if k == "CLIENT_SECRET" else v) for k, v in self._value.items()}
-        return f"{type(self).__name__}({shown!r})"
+def tenants(value: Any, ctx: v.Context) -> tuple[str, ...] | str | None:
+    """``TENANTS``: None, ``"*"`` (any tenant) or a non-empty list of tenants (E003)."""
+    if value is None or value == "*":
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(t, str) and t for t in value):
+        return tuple(value)
+    raise v.fail("E003", f'TENANTS must be a list of tenants or "*", not {value!r}.', 'e.g. ["contoso", "fabrikam"].')
 
 
-def _introspection_problems(value: Mapping[Any, Any], allow_http: bool) -> list[v.Problem]:
-    found = [
-        v.Problem(
-            "E002",
-            f"INTROSPECTION has an unknown key {k!r}.",
-            "Remove it." + v.closest(k, list(INTROSPECTION_DEFAULTS)),
-        )
-        for k in value
-        if k not in INTROSPECTION_DEFAULTS
-    ]
-    for key in ("CLIENT_ID", "CLIENT_SECRET"):
-        if not isinstance(value.get(key), str) or not value.get(key):
-            # Never the value: it may be the secret.
-            found.append(
-                v.Problem("E013", f"INTROSPECTION[{key!r}] must be a non-empty string.", "See docs/opaque-tokens.md.")
-            )
-    if value.get("AUTH_METHOD", "client_secret_basic") not in INTROSPECTION_AUTH_METHODS:
-        methods = ", ".join(INTROSPECTION_AUTH_METHODS)
-        found.append(
-            v.Problem(
-                "E013", f"INTROSPECTION['AUTH_METHOD'] must be one of {methods}.", "The default is client_secret_basic."
-            )
-        )
-    endpoint = value.get("URL")
-    if endpoint is not None and not (isinstance(endpoint, str) and v.url_allowed(endpoint, allow_http)):
-        msg = "INTROSPECTION['URL'] must be an https URL (http for loopback hosts only)."
-        found.append(v.Problem("E005", msg, "Remove it to use discovery's introspection_endpoint."))
-    for key in ("CACHE_TTL", "INACTIVE_CACHE_TTL", "MAX_RATE"):
-        number = value.get(key, INTROSPECTION_DEFAULTS[key])
-        if not (isinstance(number, (int, float)) and not isinstance(number, bool) and 0 <= number <= v.MAX_SECONDS):
-            found.append(
-                v.Problem(
-                    "E010",
-                    f"INTROSPECTION[{key!r}] must be a number >= 0.",
-                    f"The default is {INTROSPECTION_DEFAULTS[key]}.",
-                )
-            )
-    for key in ("REQUIRE_AUDIENCE", "FOR_JWTS"):
-        if not isinstance(value.get(key, INTROSPECTION_DEFAULTS[key]), bool):
-            found.append(
-                v.Problem(
-                    "E013",
-                    f"INTROSPECTION[{key!r}] must be True or False.",
-                    f"The default is {INTROSPECTION_DEFAULTS[key]}.",
-                )
-            )
-    return found
-
-
-def introspection(value: Any, ctx: v.Context) -> SecretSetting | None:
-    """None, or one issuer's ``INTROSPECTION`` dict (client credentials, endpoint, caching, flood bound)."""
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise v.fail("E013", "INTROSPECTION must be a dict or None.", "See docs/opaque-tokens.md.")
-    found = _introspection_problems(value, ctx.parsed.get("ALLOW_INSECURE_HTTP") is True)
-    if found:
-        raise v.InvalidSettingError(*found)
-    return SecretSetting(value)
-
-
-def text(value: Any, ctx: v.Context) -> str:
-    """A non-empty string."""
-    if isinstance(value, str) and value:
+def tenant_claim(value: Any, ctx: v.Context) -> str | None:
+    """``TENANT_CLAIM``: None or a claim name (E003)."""
+    if value is None or (isinstance(value, str) and value):
         return value
-    raise v.fail("E013", f"{ctx.name} must be a non-empty string, not {value!r}.", "See docs/settings.md.")
+    raise v.fail("E003", f"TENANT_CLAIM must be a claim name, not {value!r}.", 'e.g. "tid" (Entra ID).')
 
 
-def opaque_issuer_problem(chosen: str | None, introspecting: Sequence[str]) -> v.Problem | None:
-    """E025: opaque tokens have no single issuer to be introspected at."""
-    if chosen is None and len(introspecting) <= 1:
-        return None
-    if chosen is not None and chosen in introspecting:
-        return None
-    if chosen is None:
-        msg = f"{len(introspecting)} issuers have INTROSPECTION and OPAQUE_TOKEN_ISSUER is not set."
-    else:
-        msg = f"OPAQUE_TOKEN_ISSUER {chosen!r} names no issuer with INTROSPECTION."
-    names = ", ".join(map(repr, introspecting)) or "none"
-    return v.Problem(
-        "E025", msg, f"Set OPAQUE_TOKEN_ISSUER to the issuer opaque tokens come from (with INTROSPECTION: {names})."
-    )
+#: Filled by drf_oidc_jwks.issuer_lookup: the concrete settings of a templated issuer (conf stays a leaf).
+TEMPLATE_LOOKUP: list[Callable[[Settings, str], IssuerSettings | None]] = []
 
 
 @dataclass(frozen=True)
@@ -190,6 +96,9 @@ class IssuerSettings:
     dpop: str = key("DPOP", "allowed", v.choice("E014", v.DPOP_MODES))
     dpop_algorithms: tuple[str, ...] = key("DPOP_ALGORITHMS", ("ES256", "EdDSA", "RS256", "PS256"), v.dpop_algorithms)
     dpop_proof_max_age: float = key("DPOP_PROOF_MAX_AGE", 300, v.seconds(positive=True))
+    # Many tenants per identity provider: {tenant} in ISSUER (and JWKS_URL)
+    tenants: tuple[str, ...] | str | None = key("TENANTS", None, tenants, inherited=False)
+    tenant_claim: str | None = key("TENANT_CLAIM", None, tenant_claim, inherited=False)
 
     @property
     def discovery_url(self) -> str:
@@ -218,6 +127,80 @@ def no_cooldown(value: Any) -> v.Problem | None:
         "Keep the default of 60 seconds: a rotated key is still picked up by its first token.",
         error=False,
     )
+
+
+# --- Scope hierarchies (SCOPE_HIERARCHY, SCOPES_SUPPORTED): the rule lives here so conf stays a leaf
+
+
+def hierarchy_problems(raw: object) -> list[str]:
+    """Say what is wrong with a ``SCOPE_HIERARCHY`` value (empty when fine): its shape, then any cycle."""
+    if not isinstance(raw, Mapping):
+        return ['SCOPE_HIERARCHY must be a dict {"broader": ["narrower", ...]}.']
+    problems = []
+    for broader, narrower in raw.items():
+        if not isinstance(broader, str) or not broader or " " in broader:
+            problems.append(f"SCOPE_HIERARCHY key {broader!r} is not a scope (a non-empty string without spaces).")
+        if isinstance(narrower, str) or not isinstance(narrower, Sequence | frozenset | set):
+            problems.append(f"SCOPE_HIERARCHY[{broader!r}] must be a list of scopes.")
+        elif not all(isinstance(s, str) and s and " " not in s for s in narrower):
+            problems.append(f"SCOPE_HIERARCHY[{broader!r}] must hold scopes (non-empty strings without spaces).")
+    if not problems:
+        cycle = find_cycle(raw)
+        if cycle:
+            problems.append("SCOPE_HIERARCHY has a cycle: " + " -> ".join(cycle) + ".")
+    return problems
+
+
+def find_cycle(raw: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """Return one cycle of the hierarchy as a path (``["a", "b", "a"]``), or None."""
+    graph = {k: list(v) for k, v in raw.items()}
+    done: set[str] = set()
+    for start in graph:
+        if start in done:
+            continue
+        # Iterative depth-first search: a deep hierarchy must not hit the recursion limit.
+        path: list[str] = [start]
+        on_path = {start}
+        stack = [iter(graph.get(start, ()))]
+        while stack:
+            child = next(stack[-1], None)
+            if child is None:
+                stack.pop()
+                finished = path.pop()
+                on_path.discard(finished)
+                done.add(finished)
+                continue
+            if child in on_path:
+                return [*path[path.index(child) :], child]
+            if child not in done:
+                path.append(child)
+                on_path.add(child)
+                stack.append(iter(graph.get(child, ())))
+    return None
+
+
+def scope_hierarchy(value: Any, ctx: v.Context) -> dict[str, tuple[str, ...]]:
+    """``SCOPE_HIERARCHY``: a dict of scope -> list of the scopes it implies, without a cycle (E016)."""
+    problems = hierarchy_problems(value)
+    if problems:
+        raise v.fail(
+            "E016",
+            " ".join(problems),
+            'Map each broader scope to the narrower ones it grants: {"admin": ["reports:write"]}; never back.',
+        )
+    return {broader: tuple(narrower) for broader, narrower in value.items()}
+
+
+def scopes_supported_list(value: Any, ctx: v.Context) -> tuple[str, ...]:
+    """``SCOPES_SUPPORTED``: a list of scopes, never ``offline_access`` (E016: no scope of this resource)."""
+    scopes: tuple[str, ...] = v.names()(value, ctx)
+    if "offline_access" in scopes:
+        raise v.fail(
+            "E016",
+            "SCOPES_SUPPORTED names offline_access, which asks the authorization server for a refresh token.",
+            "Remove offline_access: it is no scope of this resource and is never advertised.",
+        )
+    return scopes
 
 
 _seconds, _positive = v.seconds(), v.seconds(positive=True)
@@ -271,13 +254,20 @@ class Settings:
     opaque_token_issuer: str | None = key("OPAQUE_TOKEN_ISSUER", None, v.optional(text))
     # DPoP, RFC 9449 (docs/dpop.md): proofs must carry a server nonce (DPoPNonceMiddleware hands them out)
     dpop_nonce: bool = key("DPOP_NONCE", False, v.flag)
+    # Scope hierarchies and scopes_supported (docs/authorization.md, MCP authorization 2026-07-28)
+    scope_hierarchy: Mapping[str, tuple[str, ...]] = key("SCOPE_HIERARCHY", {}, scope_hierarchy)
+    scopes_supported: tuple[str, ...] = key("SCOPES_SUPPORTED", (), scopes_supported_list)
     by_issuer: Mapping[str, IssuerSettings] = field(repr=False, default_factory=dict)
 
     def issuer_for(self, iss: Any) -> IssuerSettings | None:
-        """Return the configured issuer whose ``ISSUER`` equals ``iss`` exactly."""
+        """Return the configured issuer whose ``ISSUER`` is ``iss`` (exactly, else by a ``{tenant}`` template)."""
         if not isinstance(iss, str):
             return None
-        return self.by_issuer.get(iss)
+        found = self.by_issuer.get(iss)
+        if found is None and TEMPLATE_LOOKUP:
+            # {tenant} issuers: the concrete settings of the tenant that iss names, when one is allowed.
+            return TEMPLATE_LOOKUP[0](self, iss)
+        return found
 
 
 def _table(cls: type, scope: str, doc: str) -> tuple[Key, ...]:

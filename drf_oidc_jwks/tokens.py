@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 from django.core.exceptions import ImproperlyConfigured
 from jwt.algorithms import get_default_algorithms
 
+from .audience import any_audience_matches
 from .claims import Claims, freeze
 from .conf import IssuerSettings, Settings, get_settings, register_reset
 from .dpop import bound_jkt
@@ -43,6 +44,7 @@ from .exceptions import (
     TokenNotYetValid,
     UnsupportedAlgorithm,
 )
+from .issuer_lookup import select
 from .jwks import JWKSClient, PublicKey, get_client
 from .signals import emit, token_verified
 
@@ -271,7 +273,8 @@ def _check_audience(payload: Mapping[str, Any], issuer: IssuerSettings) -> None:
     values = [aud] if isinstance(aud, str) else aud
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise InvalidAudience(f"aud is not a string or list: {safe(aud)}")
-    if not any(v in expected for v in values):
+    # MCP canonical URI rule: scheme and host case-insensitive, the path exact (audience.py).
+    if not any_audience_matches(values, expected):
         raise InvalidAudience(f"aud {safe(aud)}, expected one of {list(expected)}")
 
 
@@ -384,16 +387,18 @@ def verify_token(
     parsed = read_unverified(raw, s.max_token_bytes)
     header, payload = parsed.header, parsed.payload
     iss = payload.get("iss")
-    issuer = s.issuer_for(iss)
-    if issuer is None:
-        # No network request for an issuer nobody configured.
+    selected = select(s, iss)
+    if selected is None:
+        # No network request for an issuer nobody configured (nor one no {tenant} template allows).
         configured = ", ".join(repr(i.issuer) for i in s.issuers)
         raise InvalidIssuer(f"iss {safe(iss)} is not a configured ISSUER ({configured})")
+    issuer = selected.issuer  # the concrete issuer: iss is checked against it, users are keyed by it
     alg, kid = _check_header(header, issuer)
-    client = get_client(issuer)
+    client = get_client(selected.keys)  # tenants sharing a key set share this client and its cache entry
     key = client.get_key(kid, alg)
     verify_signature(parsed, key, alg)
     validate_claims(payload, issuer, s.leeway, clock, dpop=dpop)
+    selected.match.check_payload(payload)
     try:
         claims = Claims(payload, issuer.claims, header)
     except RecursionError:

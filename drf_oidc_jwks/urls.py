@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 from django.urls import path, re_path
 
 from . import backchannel, health, views
+from .challenges import WELL_KNOWN, metadata_url
 
-WELL_KNOWN = "/.well-known/oauth-protected-resource"
-
-
-def metadata_url(resource: str) -> str:
-    """Where RFC 9728 puts the metadata of ``resource``: the well-known path, then the resource's path."""
-    parts = urlsplit(resource)
-    suffix = parts.path.rstrip("/")
-    return urlunsplit((parts.scheme, parts.netloc, WELL_KNOWN + suffix, "", ""))
-
+__all__ = ["WELL_KNOWN", "app_name", "metadata_url", "urlpatterns"]
 
 app_name = "drf_oidc_jwks"
 

@@ -32,7 +32,9 @@ class ProtectedResourceMetadataView(View):
             # RFC 9728 2: the proof algorithms accepted, and whether Bearer tokens are refused everywhere.
             document["dpop_signing_alg_values_supported"] = dpop_auth.algorithms(s)
             document["dpop_bound_access_tokens_required"] = all(i.dpop == "required" for i in s.issuers)
-        scopes = sorted(set(s.required_scopes))
+        from .scope_catalog import scopes_supported
+
+        scopes = scopes_supported(s.required_scopes, s.scopes_supported)
         if scopes:
             document["scopes_supported"] = scopes
         response = JsonResponse(document)

@@ -144,6 +144,7 @@ def test_conf_is_a_leaf_that_reaches_only_the_settings_table_and_claim_paths() -
     assert _reachable(_graph(), "drf_oidc_jwks.conf") <= {
         "drf_oidc_jwks.settings_keys",
         "drf_oidc_jwks.settings_values",
+        "drf_oidc_jwks.settings_opaque",
         "drf_oidc_jwks.claim_paths",
     }
 

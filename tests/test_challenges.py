@@ -246,3 +246,61 @@ def test_a_view_whose_permissions_cannot_be_built_still_gets_the_required_scopes
     instance = Broken()
     request = instance.initialize_request(factory.get("/x"))
     assert required_scopes_for(request, instance, ("mcp",)) == ("mcp",)
+
+
+# -- wired: the challenges exactly as the API sends them -----------------------------------------
+
+RESOURCE = "https://api.example.com/mcp"
+
+
+def test_the_401_without_a_token_names_the_endpoints_scopes_and_the_metadata(oidc_settings: Any, api: Any) -> None:
+    oidc_settings(RESOURCE=RESOURCE)
+    response = api.get("/api/reports/export")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == (
+        f'Bearer realm="api", scope="reports:read reports:export", resource_metadata="{METADATA}"'
+    )
+    assert extract_scope_from_www_auth(response) == "reports:read reports:export"
+    assert extract_resource_metadata_from_www_auth(response) == METADATA
+
+
+def test_the_401_for_a_refused_token_keeps_its_error_and_adds_required_scopes(
+    oidc_settings: Any, issuer: Any, api: Any
+) -> None:
+    oidc_settings(REQUIRED_SCOPES=["mcp:tools"])
+    api.credentials(HTTP_AUTHORIZATION="Bearer " + issuer.token(expires_in=-999))
+    response = api.get("/api/reports")
+    assert response.status_code == 401
+    (challenge,) = parse_challenges(response["WWW-Authenticate"])
+    assert challenge.params["error"] == "invalid_token"
+    assert challenge.params["scope"] == "mcp:tools reports:read"
+    assert "error_description" in challenge.params
+
+
+def test_the_403_sent_carries_scope_description_and_resource_metadata(
+    oidc_settings: Any, issuer: Any, api: Any
+) -> None:
+    oidc_settings(RESOURCE=RESOURCE)
+    api.credentials(HTTP_AUTHORIZATION="Bearer " + issuer.token(scope="other"))
+    response = api.post("/api/reports", {}, format="json")
+    assert response.status_code == 403
+    assert response["WWW-Authenticate"] == (
+        'Bearer realm="api", error="insufficient_scope", scope="reports:write", '
+        f'error_description="Requires scope: reports:write.", resource_metadata="{METADATA}"'
+    )
+
+
+def test_required_scopes_403_also_names_the_metadata(oidc_settings: Any, issuer: Any, api: Any) -> None:
+    oidc_settings(RESOURCE=RESOURCE, REQUIRED_SCOPES=["mcp:tools"])
+    api.credentials(HTTP_AUTHORIZATION="Bearer " + issuer.token(scope="openid"))
+    response = api.get("/api/me")
+    assert response.status_code == 403
+    assert extract_resource_metadata_from_www_auth(response) == METADATA
+    assert extract_field_from_www_auth(response, "error_description") == "Requires scope: mcp:tools."
+
+
+def test_scopes_supported_adds_scopes_supported_and_never_offline_access(oidc_settings: Any, api: Any) -> None:
+    oidc_settings(RESOURCE=RESOURCE, SCOPES_SUPPORTED=["files:read"])
+    body = api.get("/.well-known/oauth-protected-resource/mcp").json()
+    assert "files:read" in body["scopes_supported"] and "reports:read" in body["scopes_supported"]
+    assert "offline_access" not in body["scopes_supported"]

@@ -112,6 +112,26 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
             },
         },
     ),
+    (
+        "E016",
+        {"DRF_OIDC_JWKS": oidc(SCOPE_HIERARCHY={"a": ["b"], "b": ["a"]})},
+        {"DRF_OIDC_JWKS": oidc(SCOPE_HIERARCHY={"a": ["b"]})},
+    ),
+    (
+        "E016",
+        {"DRF_OIDC_JWKS": oidc(SCOPES_SUPPORTED=["read", "offline_access"])},
+        {"DRF_OIDC_JWKS": oidc(SCOPES_SUPPORTED=["read"])},
+    ),
+    (
+        "E015",
+        {"DRF_OIDC_JWKS": oidc(ISSUER="https://login.example.com/{tenant}/v2.0")},
+        {"DRF_OIDC_JWKS": oidc(ISSUER="https://login.example.com/{tenant}/v2.0", TENANTS=["contoso"])},
+    ),
+    (
+        "E015",
+        {"DRF_OIDC_JWKS": oidc(ISSUER="https://login.example.com/{tenant}/v2.0", TENANTS="*")},
+        {"DRF_OIDC_JWKS": oidc(ISSUER="https://login.example.com/{tenant}/v2.0", TENANTS=["contoso"])},
+    ),
     ("E023", {"DRF_OIDC_JWKS": oidc(OPENAPI_SCHEME="oidc")}, {"DRF_OIDC_JWKS": oidc(OPENAPI_SCHEME="bearer")}),
     (
         "E024",
@@ -134,6 +154,23 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {"DRF_OIDC_JWKS": oidc(OPAQUE_TOKEN_ISSUER=GOOD["ISSUER"], INTROSPECTION=INTRO)},
     ),
     ("W001", {"DRF_OIDC_JWKS": oidc(AUDIENCE=None)}, {"DRF_OIDC_JWKS": GOOD}),
+    (
+        "W002",
+        {
+            "DRF_OIDC_JWKS": oidc(
+                ISSUER="https://login.example.com/{tenant}/v2.0",
+                TENANTS="*",
+                JWKS_URL="https://login.example.com/common/keys",
+            )
+        },
+        {
+            "DRF_OIDC_JWKS": oidc(
+                ISSUER="https://login.example.com/{tenant}/v2.0",
+                TENANTS=["a"],
+                JWKS_URL="https://login.example.com/common/keys",
+            )
+        },
+    ),
     ("W020", {"CACHES": LOCMEM, "DEBUG": False}, {"CACHES": LOCMEM, "DEBUG": True}),
     ("W020", {"CACHES": LOCMEM, "DEBUG": False}, {"CACHES": "filebased", "DEBUG": False}),
     ("W021", {"DRF_OIDC_JWKS": oidc(LEEWAY=301)}, {"DRF_OIDC_JWKS": oidc(LEEWAY=300)}),
@@ -208,8 +245,9 @@ def test_check_ids_are_stable():
     # Changing this list breaks users' SILENCED_SYSTEM_CHECKS: add ids, never renumber.
     assert list(CHECK_IDS) == [
         "E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008", "E009", "E010", "E011", "E012", "E013",
-        "E014", "E020", "E021", "E022", "E023", "E024", "E025", "E026",
-        "W001", "W020", "W021", "W022",
+        "E014", "E015", "E016",
+        "E020", "E021", "E022", "E023", "E024", "E025", "E026",
+        "W001", "W002", "W020", "W021", "W022",
     ]  # fmt: skip
     assert all(re.fullmatch(r"[EW]0\d\d", i) for i in CHECK_IDS)
 

@@ -112,13 +112,31 @@ ENDPOINTS: dict[tuple[str, str], tuple[set[str], int, str, str]] = {
     ),
 }
 
+# The 403 carries the refusal's description too (MCP authorization 2026-07-28).
 SCOPE_CHALLENGES = {
-    ("get", "/api/reports"): 'Bearer realm="api", error="insufficient_scope", scope="reports:read"',
-    ("post", "/api/reports"): 'Bearer realm="api", error="insufficient_scope", scope="reports:write"',
-    ("get", "/api/reports/export"): (
-        'Bearer realm="api", error="insufficient_scope", scope="reports:read reports:export"'
+    ("get", "/api/reports"): (
+        'Bearer realm="api", error="insufficient_scope", scope="reports:read", '
+        'error_description="Requires scope: reports:read."'
     ),
-    ("get", "/api/analytics"): 'Bearer realm="api", error="insufficient_scope", scope="reports:read analytics:read"',
+    ("post", "/api/reports"): (
+        'Bearer realm="api", error="insufficient_scope", scope="reports:write", '
+        'error_description="Requires scope: reports:write."'
+    ),
+    ("get", "/api/reports/export"): (
+        'Bearer realm="api", error="insufficient_scope", scope="reports:read reports:export", '
+        'error_description="Requires all of the scopes: reports:read, reports:export."'
+    ),
+    ("get", "/api/analytics"): (
+        'Bearer realm="api", error="insufficient_scope", scope="reports:read analytics:read", '
+        'error_description="Requires all of the scopes: reports:read, analytics:read."'
+    ),
+}
+# The 401 names the scopes the endpoint requires, where it requires any.
+ANONYMOUS_CHALLENGES = {
+    ("get", "/api/reports"): 'Bearer realm="api", scope="reports:read"',
+    ("post", "/api/reports"): 'Bearer realm="api", scope="reports:write"',
+    ("get", "/api/reports/export"): 'Bearer realm="api", scope="reports:read reports:export"',
+    ("get", "/api/analytics"): 'Bearer realm="api", scope="reports:read analytics:read"',
 }
 
 
@@ -141,7 +159,7 @@ def test_every_caller_is_allowed_or_refused_exactly_as_the_endpoint_requires(
     if caller == "anonymous":
         assert response.status_code == 401
         assert response.data["detail"].code == "not_authenticated"
-        assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+        assert response["WWW-Authenticate"] == ANONYMOUS_CHALLENGES.get(endpoint, 'Bearer realm="api"')
     elif caller in allowed:
         assert response.status_code == ok_status, response.content
         assert "WWW-Authenticate" not in response
@@ -270,7 +288,10 @@ def test_separate_entries_keep_each_refusal_precise(oidc_settings: Any, issuer: 
     response = run(view, issuer, {"scope": "other"})
     assert response.status_code == 403
     assert response.data["detail"].code == "insufficient_scope"
-    assert response["WWW-Authenticate"] == 'Bearer realm="api", error="insufficient_scope", scope="reports:read"'
+    assert response["WWW-Authenticate"] == (
+        'Bearer realm="api", error="insufficient_scope", scope="reports:read", '
+        'error_description="Requires scope: reports:read."'
+    )
 
 
 @pytest.mark.parametrize(
@@ -376,14 +397,19 @@ def test_org_role_refusal_names_the_required_roles(oidc_settings: Any, issuer: A
 def test_all_of_scope_challenge_lists_every_scope(oidc_settings: Any, issuer: Any) -> None:
     response = run(view_with(HasScope.all("a", "b")), issuer, {"scope": "a"})
     assert response.status_code == 403
-    assert response["WWW-Authenticate"] == 'Bearer realm="api", error="insufficient_scope", scope="a b"'
+    assert response["WWW-Authenticate"] == (
+        'Bearer realm="api", error="insufficient_scope", scope="a b", '
+        'error_description="Requires all of the scopes: a, b."'
+    )
     assert response.data["detail"] == "Requires all of the scopes: a, b."
 
 
 def test_scope_challenge_uses_the_configured_realm(oidc_settings: Any, issuer: Any) -> None:
     oidc_settings(REALM="reports")
     response = run(view_with(HasScope("a")), issuer, {"scope": "b"})
-    assert response["WWW-Authenticate"] == 'Bearer realm="reports", error="insufficient_scope", scope="a"'
+    assert response["WWW-Authenticate"] == (
+        'Bearer realm="reports", error="insufficient_scope", scope="a", error_description="Requires scope: a."'
+    )
 
 
 class ScopedReports(viewsets.ViewSet):
@@ -452,7 +478,8 @@ def test_an_any_group_refusal_describes_the_alternatives(oidc_settings: Any, iss
     response = view(factory.post("/r", HTTP_AUTHORIZATION=f"Bearer {issuer.token(scope='x')}"))
     assert response.data["detail"] == "Requires one of the scopes: reports:write, reports:admin."
     assert response["WWW-Authenticate"] == (
-        'Bearer realm="api", error="insufficient_scope", scope="reports:write reports:admin"'
+        'Bearer realm="api", error="insufficient_scope", scope="reports:write reports:admin", '
+        'error_description="Requires one of the scopes: reports:write, reports:admin."'
     )
 
 
@@ -560,7 +587,9 @@ def test_a_subclass_rewords_refusals_through_describe(oidc_settings: Any, issuer
     response = run(view_with(PoliteScope("a", "b")), issuer, {"scope": "c"})
     assert response.status_code == 403
     assert response.data == {"detail": "Please ask for a or b.", "code": "insufficient_scope"}
-    assert response["WWW-Authenticate"] == 'Bearer realm="api", error="insufficient_scope", scope="a b"'
+    assert response["WWW-Authenticate"] == (
+        'Bearer realm="api", error="insufficient_scope", scope="a b", error_description="Please ask for a or b."'
+    )
 
 
 def test_reprs_say_what_is_required() -> None:
@@ -713,7 +742,8 @@ def test_documented_view_examples_answer_as_the_page_says(
 def test_documented_all_of_example_challenges_with_both_scopes(oidc_settings: Any, issuer: Any, examples: Any) -> None:
     response = run(examples.ExportView.as_view(), issuer, {"scope": "reports:read"})
     assert response["WWW-Authenticate"] == (
-        'Bearer realm="api", error="insufficient_scope", scope="reports:read reports:export"'
+        'Bearer realm="api", error="insufficient_scope", scope="reports:read reports:export", '
+        'error_description="Requires all of the scopes: reports:read, reports:export."'
     )
 
 

@@ -21,7 +21,8 @@ def test_metadata_document_lists_issuers_scopes_and_bearer_header(oidc_settings,
         "resource": RESOURCE,
         "authorization_servers": [issuer.issuer],
         "bearer_methods_supported": ["header"],
-        "scopes_supported": ["mcp:tools"],
+        # REQUIRED_SCOPES plus every HasScope reachable in the test project's URLconf (MCP 2026-07-28).
+        "scopes_supported": ["analytics:read", "mcp:tools", "reports:export", "reports:read", "reports:write"],
     }
 
 
@@ -29,7 +30,7 @@ def test_metadata_carries_resource_documentation_where_set(oidc_settings, api):
     oidc_settings(RESOURCE="https://api.test", RESOURCE_DOCUMENTATION="https://docs.api.test")
     body = api.get("/.well-known/oauth-protected-resource").json()
     assert body["resource_documentation"] == "https://docs.api.test"
-    assert "scopes_supported" not in body
+    assert body["scopes_supported"] == ["analytics:read", "reports:export", "reports:read", "reports:write"]
 
 
 def test_metadata_for_another_path_or_when_unset_is_404(oidc_settings, api):
@@ -53,7 +54,10 @@ def test_required_scopes_refuse_with_insufficient_scope(oidc_settings, issuer, c
     response = call(issuer.token(scope="openid"))
     assert response.status_code == 403
     assert response.json()["code"] == "insufficient_scope"
-    assert response["WWW-Authenticate"] == 'Bearer realm="api", error="insufficient_scope", scope="mcp:tools openid"'
+    assert response["WWW-Authenticate"] == (
+        'Bearer realm="api", error="insufficient_scope", scope="mcp:tools openid", '
+        'error_description="Requires scope: mcp:tools openid."'
+    )
     assert call(issuer.token(scope="openid mcp:tools profile")).status_code == 200
 
 

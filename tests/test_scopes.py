@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
-from drf_oidc_jwks.conf import get_settings
 from drf_oidc_jwks.permissions import HasRole, HasScope, any_of
 from drf_oidc_jwks.scope_catalog import scopes_in_urlconf, scopes_supported
 from drf_oidc_jwks.scopes import (
@@ -122,16 +120,12 @@ def test_the_closure_is_transitive_and_contains_the_held_scopes(raw: dict[str, l
 
 
 # --------------------------------------------------------------------------------------------
-# HasScope and the settings. Until SCOPE_HIERARCHY is a key of the settings table, the fixture sets
-# the attribute HasScope reads on the settings object itself (step two: override_settings instead).
+# HasScope and the settings: SCOPE_HIERARCHY is a key of the settings table.
 
 
 @pytest.fixture
-def hierarchy(oidc_settings: Any) -> Iterator[None]:
-    s = get_settings()
-    object.__setattr__(s, "scope_hierarchy", HIERARCHY)
-    yield
-    object.__delattr__(s, "scope_hierarchy")
+def hierarchy(oidc_settings: Any) -> None:
+    oidc_settings(SCOPE_HIERARCHY=HIERARCHY)
 
 
 factory = APIRequestFactory()
@@ -253,3 +247,24 @@ def test_implied_by_names_every_broader_scope() -> None:
     h = ScopeHierarchy(HIERARCHY)
     assert h.implied_by("reports:read") == {"reports:write", "admin"}
     assert h.implied_by("admin") == frozenset()
+
+
+def test_required_scopes_are_met_by_a_broader_scope_through_the_hierarchy(
+    issuer: Any, oidc_settings: Any, api: Any
+) -> None:
+    oidc_settings(REQUIRED_SCOPES=["reports:read"], SCOPE_HIERARCHY={"reports:write": ["reports:read"]})
+    api.credentials(HTTP_AUTHORIZATION="Bearer " + issuer.token(scope="reports:write"))
+    assert api.get("/api/me").status_code == 200
+    api.credentials(HTTP_AUTHORIZATION="Bearer " + issuer.token(scope="other"))
+    refused = api.get("/api/me")
+    assert (refused.status_code, refused.json()["code"]) == (403, "insufficient_scope")
+
+
+def test_a_cyclic_hierarchy_is_refused_at_first_use_naming_the_cycle(settings: Any, issuer: Any) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from drf_oidc_jwks.conf import get_settings
+
+    settings.DRF_OIDC_JWKS = issuer.settings(SCOPE_HIERARCHY={"a": ["b"], "b": ["a"]})
+    with pytest.raises(ImproperlyConfigured, match=r"E016.*a -> b -> a"):
+        get_settings()

@@ -72,6 +72,36 @@ def test_an_audience_that_extends_the_expected_one_is_refused(oidc_settings, iss
     assert verify_token(issuer.token(aud=["https://other.test", AUD])).audience == ("https://other.test", AUD)
 
 
+# -- aud: the MCP canonical URI rule (scheme and host case-insensitive, path exact) -------------
+
+
+@pytest.mark.parametrize("aud", ["HTTPS://API.TEST", "https://Api.Test", ["x", "hTTps://api.TEST"]])
+def test_an_audience_differing_only_in_the_case_of_scheme_or_host_is_accepted(oidc_settings, issuer, aud):
+    assert verify_token(issuer.token(aud=aud)).sub
+
+
+@pytest.mark.parametrize(
+    "aud",
+    [
+        "https://api.test/MCP",
+        "https://api.test/mcp/",
+        "https://api.test:8443/mcp",
+        "http://api.test/mcp",
+        "https://user@api.test/mcp",
+    ],
+)
+def test_an_audience_differing_in_path_port_scheme_or_user_info_is_refused(oidc_settings, issuer, aud):
+    oidc_settings(AUDIENCE="https://api.test/mcp")
+    assert verify_token(issuer.token(aud="https://API.test/mcp")).sub
+    assert refused_code(issuer.token(aud=aud)) == "invalid_audience"
+
+
+def test_a_non_uri_audience_is_compared_exactly(oidc_settings, issuer):
+    oidc_settings(AUDIENCE="Client-ID-42")
+    assert verify_token(issuer.token(aud="Client-ID-42")).sub
+    assert refused_code(issuer.token(aud="client-id-42")) == "invalid_audience"
+
+
 # -- exp at its instant, LEEWAY = 0 -------------------------------------------
 
 

@@ -1,0 +1,104 @@
+"""Which configured issuer an unverified ``iss`` selects: exact issuers first, then ``{tenant}`` templates.
+
+One :class:`~drf_oidc_jwks.issuers.IssuerIndex` per settings object, built at first use (a template
+that cannot be matched safely is an ImproperlyConfigured naming its entry). A match gives the concrete
+issuer's settings (``ISSUER`` and ``JWKS_URL`` with the tenant filled in) and the settings that own the
+key set: the template entry itself when ``JWKS_URL`` has no ``{tenant}``, so every tenant shares one
+JWKS client, one cache entry, one fetch and one cooldown.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from typing import NamedTuple
+
+from django.core.exceptions import ImproperlyConfigured
+
+from . import settings_keys
+from .conf import register_reset
+from .issuers import TENANT, IssuerIndex, IssuerMatch, IssuerRule, compile_template, is_template, template_problems
+from .settings_keys import IssuerSettings, Settings
+
+__all__ = ["Selected", "index_for", "select", "concrete_settings"]
+
+#: Concrete settings kept per process; past this many tenants the memo starts over (a flood stays bounded).
+MAX_TENANTS_MEMO = 4096
+
+
+class Selected(NamedTuple):
+    """An ``iss`` resolved: the concrete issuer's settings, the settings owning its key set, and the match."""
+
+    issuer: IssuerSettings
+    keys: IssuerSettings
+    match: IssuerMatch[IssuerSettings]
+
+
+_lock = threading.Lock()
+_indexes: dict[int, tuple[Settings, IssuerIndex[IssuerSettings]]] = {}
+_concrete: dict[tuple[int, str], tuple[IssuerSettings, IssuerSettings]] = {}
+
+
+def _rule(i: IssuerSettings, where: str) -> IssuerRule[IssuerSettings]:
+    if not is_template(i.issuer):
+        return IssuerRule(i, i.issuer, None, i.jwks_url, i.tenant_claim)
+    entry = {"ISSUER": i.issuer, "TENANTS": i.tenants, "JWKS_URL": i.jwks_url, "TENANT_CLAIM": i.tenant_claim}
+    errors = [p for p in template_problems(entry, where) if p.error]
+    if errors:
+        raise ImproperlyConfigured(f"drf_oidc_jwks.E015: DRF_OIDC_JWKS {errors[0].msg} {errors[0].hint}")
+    tenants = i.tenants if isinstance(i.tenants, str) else tuple(i.tenants or ())
+    return IssuerRule(i, i.issuer, compile_template(i.issuer, tenants), i.jwks_url, i.tenant_claim)
+
+
+def index_for(s: Settings) -> IssuerIndex[IssuerSettings]:
+    """The issuer index of ``s``, built once per settings object."""
+    held = _indexes.get(id(s))
+    if held is not None and held[0] is s:
+        return held[1]
+    index = IssuerIndex([_rule(i, f"ISSUERS[{n}]") for n, i in enumerate(s.issuers)])
+    with _lock:
+        _indexes.clear()  # one settings object is current at a time
+        _indexes[id(s)] = (s, index)
+    return index
+
+
+def concrete_settings(match: IssuerMatch[IssuerSettings]) -> IssuerSettings:
+    """The settings of the concrete issuer ``match`` names (the entry itself for an exact issuer)."""
+    if match.tenant is None:
+        return match.settings
+    memo_key = (id(match.settings), match.issuer)
+    held = _concrete.get(memo_key)
+    if held is not None and held[0] is match.settings:
+        return held[1]
+    found = replace(match.settings, issuer=match.issuer, jwks_url=match.jwks_url)
+    with _lock:
+        if len(_concrete) >= MAX_TENANTS_MEMO:
+            _concrete.clear()
+        _concrete[memo_key] = (match.settings, found)
+    return found
+
+
+def select(s: Settings, iss: object) -> Selected | None:
+    """Resolve ``iss`` from configuration alone (no network request); None when no rule accepts it."""
+    match = index_for(s).find(iss)
+    if match is None:
+        return None
+    issuer = concrete_settings(match)
+    shared = match.tenant is not None and match.jwks_url is not None and TENANT not in (match.settings.jwks_url or "")
+    return Selected(issuer, match.settings if shared else issuer, match)
+
+
+def _lookup(s: Settings, iss: str) -> IssuerSettings | None:
+    selected = select(s, iss)
+    return selected.issuer if selected is not None else None
+
+
+def reset() -> None:
+    """Forget the indexes and concrete settings (settings changed, or tests)."""
+    with _lock:
+        _indexes.clear()
+        _concrete.clear()
+
+
+settings_keys.TEMPLATE_LOOKUP[:] = [_lookup]
+register_reset("issuer_lookup", reset)
