@@ -18,7 +18,7 @@ jobs=${MUTATION_JOBS:-2}
 
 # module -> the test files that own its checks (the suite's other files add minutes, not kills).
 declare -A TESTS=(
-  [tokens]="tests/test_tokens.py tests/test_attacks.py tests/test_authentication.py tests/test_keys.py"
+  [tokens]="tests/test_tokens.py tests/test_mutation_kills_tokens.py tests/test_attacks.py tests/test_authentication.py tests/test_keys.py tests/test_token_memo.py tests/test_providers.py"
   [keys]="tests/test_keys.py tests/test_attacks.py tests/test_tokens.py"
   [jwks]="tests/test_jwks.py tests/test_fetching.py"
   [keystore]="tests/test_jwks.py"
