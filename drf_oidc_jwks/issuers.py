@@ -149,7 +149,9 @@ def check_tenant_claim(payload: Mapping[str, Any], claim: str | None, tenant: st
         raise InvalidIssuer(f"{claim} is not the tenant of iss", description="The token's tenant is not trusted.")
 
 
-class IssuerRule(NamedTuple, Generic[T]):
+# Frozen dataclasses, not NamedTuples: a generic NamedTuple needs Python 3.11.
+@dataclass(frozen=True)
+class IssuerRule(Generic[T]):
     """One configured issuer: its settings object, and (when templated) its compiled template."""
 
     settings: T
@@ -160,7 +162,8 @@ class IssuerRule(NamedTuple, Generic[T]):
     tenant_claim: str | None = None
 
 
-class IssuerMatch(NamedTuple, Generic[T]):
+@dataclass(frozen=True)
+class IssuerMatch(Generic[T]):
     """What an unverified ``iss`` selected: the rule's settings and the concrete issuer, tenant and key set."""
 
     settings: T
