@@ -18,6 +18,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from . import issuer_lookup  # noqa: F401 - registers the {tenant} rules (E015, W002) with the settings walk
 from .conf import APP, APP_MISSING, AUTH_CLASS, Problem, raw_setting, validate
 
 #: Every check id with what it reports: stable, documented in docs/checks.md, one meaning each.
@@ -78,22 +79,7 @@ def _is_backend(backend: Any, path: str) -> bool:
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Report every problem of ``DRF_OIDC_JWKS`` with a hint that says the fix (what first use refuses)."""
-    raw = raw_setting()
-    return [_message(p) for p in validate(raw)] + [_message(p) for p in tenant_problems(raw)]
-
-
-def tenant_problems(raw: Any) -> list[Problem]:
-    """E015 / W002: the ``{tenant}`` keys of each issuer entry (first use refuses the same errors)."""
-    from .issuers import template_problems
-    from .settings_keys import issuer_entries
-
-    if not isinstance(raw, Mapping):
-        return []
-    return [
-        Problem("E015" if p.error else "W002", p.msg, p.hint, error=p.error)
-        for where, entry in issuer_entries(raw)
-        for p in template_problems(entry, where)
-    ]
+    return [_message(p) for p in validate(raw_setting())]
 
 
 def check_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:

@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .settings_keys import (
     ALL_KEYS,
+    ENTRY_RULES,
     GLOBAL_KEYS,
     GLOBAL_TABLE,
     ISSUER_KEYS,
@@ -179,6 +180,7 @@ def parse(raw: Any) -> tuple[list[Problem], Settings | None]:
             problems.append(Problem("E003", msg, "Keep one entry per issuer."))
         seen.add(values.get("ISSUER", ""))
         if all(k.name in values for k in ISSUER_TABLE):
+            problems += [p for rule in ENTRY_RULES for p in rule(values, where)]
             issuers.append(IssuerSettings(**{k.attr: values[k.name] for k in ISSUER_TABLE}))
     if "OPAQUE_TOKEN_ISSUER" in top:  # opaque tokens need one issuer to be introspected at
         found_opaque = opaque_issuer_problem(top["OPAQUE_TOKEN_ISSUER"], [i.issuer for i in issuers if i.introspection])

@@ -10,8 +10,9 @@ JWKS client, one cache entry, one fetch and one cooldown.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -19,8 +20,9 @@ from . import settings_keys
 from .conf import register_reset
 from .issuers import TENANT, IssuerIndex, IssuerMatch, IssuerRule, compile_template, is_template, template_problems
 from .settings_keys import IssuerSettings, Settings
+from .settings_values import Problem
 
-__all__ = ["Selected", "index_for", "select", "concrete_settings"]
+__all__ = ["Selected", "concrete_settings", "entry_problems", "index_for", "select"]
 
 #: Concrete settings kept per process; past this many tenants the memo starts over (a flood stays bounded).
 MAX_TENANTS_MEMO = 4096
@@ -88,6 +90,13 @@ def select(s: Settings, iss: object) -> Selected | None:
     return Selected(issuer, match.settings if shared else issuer, match)
 
 
+def entry_problems(values: Mapping[str, Any], where: str) -> list[Problem]:
+    """E015 / W002: the ``{tenant}`` keys of one issuer entry, for the settings walk (checks and first use)."""
+    return [
+        Problem("E015" if p.error else "W002", p.msg, p.hint, error=p.error) for p in template_problems(values, where)
+    ]
+
+
 def _lookup(s: Settings, iss: str) -> IssuerSettings | None:
     selected = select(s, iss)
     return selected.issuer if selected is not None else None
@@ -101,4 +110,5 @@ def reset() -> None:
 
 
 settings_keys.TEMPLATE_LOOKUP[:] = [_lookup]
+settings_keys.ENTRY_RULES[:] = [entry_problems]
 register_reset("issuer_lookup", reset)

@@ -70,6 +70,8 @@ def tenant_claim(value: Any, ctx: v.Context) -> str | None:
 
 #: Filled by drf_oidc_jwks.issuer_lookup: the concrete settings of a templated issuer (conf stays a leaf).
 TEMPLATE_LOOKUP: list[Callable[[Settings, str], IssuerSettings | None]] = []
+#: Filled likewise: rules over one issuer entry's built values (E015, W002), run by the settings walk.
+ENTRY_RULES: list[Callable[[Mapping[str, Any], str], list[v.Problem]]] = []
 
 
 @dataclass(frozen=True)
