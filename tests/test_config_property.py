@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -76,7 +77,10 @@ def exactly(given: Any, built: Any) -> bool:
         return type(built) is str and built == given or built in ((given,), frozenset({given}))
     if isinstance(given, list):
         return built == tuple(given) or (isinstance(built, frozenset) and built == frozenset(given))
-    return isinstance(given, dict) and dict(built) == given
+    if not isinstance(given, dict) or not isinstance(built, Mapping) or set(built) != set(given):
+        return False
+    # Values compared the same way: a list inside a dict may become a tuple too (SCOPE_HIERARCHY).
+    return dict(built) == given or all(exactly(value, built[k]) for k, value in given.items())
 
 
 def check_built_exactly(name: str, value: Any, built: Settings) -> None:

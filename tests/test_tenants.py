@@ -223,12 +223,13 @@ def idp(oidc_settings: Any) -> Iterator[TenantIdP]:
 
 def issuer_settings(issuer: str, jwks_url: str | None) -> IssuerSettings:
     """One issuer's settings as the settings table builds them (so every key has its default)."""
+    from dataclasses import replace
+
     from drf_oidc_jwks.conf import build
 
-    raw = {"ISSUER": issuer, "AUDIENCE": "api://app", "PROVIDER": "entra", "ALLOW_INSECURE_HTTP": True}
-    if jwks_url:
-        raw["JWKS_URL"] = jwks_url
-    return build(raw).issuers[0]
+    raw = {"ISSUER": "https://login.example.com/v2.0", "AUDIENCE": "api://app", "PROVIDER": "entra"}
+    # Built concrete, then given the issuer and JWKS URL under test (templates are checked by the index here).
+    return replace(build(raw).issuers[0], issuer=issuer, jwks_url=jwks_url)
 
 
 def verify(raw: str, index: IssuerIndex[IssuerSettings], clients: dict[str, JWKSClient]) -> dict[str, Any]:
