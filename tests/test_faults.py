@@ -437,7 +437,8 @@ def test_10_mb_jwks_body_is_cut_at_max_bytes_and_memory_stays_under_4_mb_beyond_
 
 
 def test_key_rotation_under_8_threads_fails_no_token_signed_with_a_published_key(oidc_settings, issuer, server):
-    # Cooldown 1 s (cache timeouts are whole seconds); rotations 2.5 s apart so each new kid may refetch (1.5 s raced a background refresh taking the cooldown: issue 17).
+    # Cooldown 1 s (cache timeouts are whole seconds); rotations 2.5 s apart so each new kid may refetch
+    # (at 1.5 s a background refresh taking the shared cooldown raced the next rotation: issue 17).
     oidc_settings(JWKS_REFRESH_COOLDOWN=1, SYNC_USERS=False, JWKS_REFRESH_AHEAD=0)
     server.delay = 0.03  # a real IdP takes a few tens of milliseconds: refreshes overlap with requests
     assert timed_get(APIClient(), issuer.token()).status == 200
