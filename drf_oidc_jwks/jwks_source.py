@@ -70,10 +70,14 @@ class KeySource:
             return self.issuer.jwks_url
         return self.state.discovered_jwks_uri() or str(self.discover(deadline)["jwks_uri"])
 
-    def fetch_jwks(self, held: KeySet | None) -> Fetched:
-        """Fetch the JWKS (discovering first if need be), conditional on ``held``'s validators; parse it."""
+    def fetch_jwks(self, held: KeySet | None, deadline: float | None = None) -> Fetched:
+        """Fetch the JWKS (discovering first if need be), conditional on ``held``'s validators; parse it.
+
+        One deadline (``time.monotonic()``; by default ``HTTP_TIMEOUT`` from now) bounds discovery and the JWKS.
+        """
         s = self.settings
-        deadline = time.monotonic() + s.http_timeout  # one deadline for discovery and the JWKS together
+        if deadline is None:
+            deadline = time.monotonic() + s.http_timeout
         url = self.jwks_url(deadline)
         sent = self.state.validators(held.version) if held is not None else None
         # Conditional only when this process holds the parsed keys a 304 would renew.

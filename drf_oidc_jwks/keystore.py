@@ -88,6 +88,8 @@ class KeyStore:
         self._local_lock = threading.Lock()
         #: The failure backoff, also kept here: with the cache down, the shared marker cannot be stored.
         self._failed_until = 0.0
+        #: The unknown-kid cooldown as this process last took or saw answered: (started, answered).
+        self._cooldown = (0.0, False)
 
     # -- guarded cache access --
 
@@ -235,13 +237,28 @@ class KeyStore:
 
     # -- the unknown-kid cooldown --
 
-    def start_cooldown(self, now: float, seconds: float) -> bool | None:
-        """Start the unknown-kid cooldown; False when it runs already, None when the cache is down."""
-        return self._add("cooldown", now, seconds)
+    def start_cooldown(self, now: float, seconds: float) -> bool:
+        """Start the unknown-kid cooldown; False when it runs already (in this process, when the cache is down)."""
+        added = self._add("cooldown", now, seconds)
+        if added is None:
+            if now < self._cooldown[0] + seconds:
+                return False
+            self._cooldown = (now, False)
+            return True
+        return added
 
     def cooldown_started(self) -> float | None:
         """When the running cooldown started, if one runs."""
-        return _number(self._get("cooldown"))
+        return _number(self._get("cooldown")) or (self._cooldown[0] or None)
+
+    def answer_cooldown(self, since: float, seconds: float) -> None:
+        """Say the refetch of the cooldown started at ``since`` is done (its keys, or its failure, are stored)."""
+        self._cooldown = (since, True)
+        self._set("cooldown_answer", since, seconds)
+
+    def cooldown_answered(self, since: float) -> bool:
+        """Say whether the refetch of the cooldown started at ``since`` is done."""
+        return self._cooldown == (since, True) or _number(self._get("cooldown_answer")) == since
 
     def snapshot(self) -> CacheSnapshot:
         """Read every entry once, without parsing keys."""

@@ -51,6 +51,16 @@ def test_health_is_503_before_keys_are_had_and_starts_one_background_refresh(oid
     assert server.total() == 1  # the probes meanwhile started no second fetch
 
 
+def test_a_probe_that_saw_no_keys_starts_no_fetch_once_a_refresh_made_them_fresh(oidc_settings, issuer, server):
+    # health/ read "missing", then the refresh it had started finished before its next probe looked: the
+    # probe's refresh must not fetch again (it did, memo in hand: two fetches for one cold start).
+    client = get_client(get_settings().issuers[0])
+    client.store(issuer.jwks())  # what that refresh left: fresh keys, in the cache and in this process
+    assert client.refresh_in_background()
+    background.join_all()
+    assert server.total() == 0
+
+
 def test_health_is_200_with_fresh_keys_and_never_fetches_per_probe(oidc_settings, issuer, server, api, call):
     assert call(issuer.token()).status_code == 200
     for _ in range(5):
