@@ -111,25 +111,28 @@ class JWKSAuthentication(BaseAuthentication):
 
     # Opaque tokens and revocation (docs/opaque-tokens.md, docs/revocation.md)
 
-    def verify_or_introspect(self, raw: str) -> Claims:
-        """A JWS is verified locally (and introspected too with ``FOR_JWTS``); an opaque token is introspected."""
+    def verify_or_introspect(self, raw: str, *, dpop: bool = False) -> Claims:
+        """A JWS is verified locally (and introspected too with ``FOR_JWTS``); an opaque token is introspected.
+
+        ``dpop``: the DPoP scheme, so a ``cnf.jkt`` binding (in the JWT or the answer) is left to the proof check.
+        """
         from . import opaque
 
         s = get_settings()
         if raw.count(".") == 2:
             try:
-                claims = verify_token(raw)
+                claims = verify_token(raw, dpop=dpop)
             except MalformedToken:
                 issuer = opaque.opaque_issuer(s)
                 if issuer is None or looks_like_jws(raw):
                     raise
-                return opaque.opaque_claims(raw, issuer, s)
+                return opaque.opaque_claims(raw, issuer, s, dpop=dpop)
             opaque.confirm_jwt(raw, claims, s)
             return claims
         issuer = opaque.opaque_issuer(s)
         if issuer is None:
-            return verify_token(raw)  # no introspection configured: refused as malformed, as ever
-        return opaque.opaque_claims(raw, issuer, s)
+            return verify_token(raw, dpop=dpop)  # no introspection configured: refused as malformed, as ever
+        return opaque.opaque_claims(raw, issuer, s, dpop=dpop)
 
     def check_revoked(self, claims: Claims) -> None:
         """Refuse (``token_revoked``) a token a revocation covers; no cache round trip between polls."""
@@ -162,8 +165,8 @@ class JWKSAuthentication(BaseAuthentication):
         return dpop_auth.answers_dpop(s, unverified_ids(raw)[1])
 
     def get_validated_dpop_token(self, request: Request, raw: str) -> Claims:
-        """Verify a DPoP-bound token and, on every request, its proof; return the Claims."""
-        claims = verify_token(raw, dpop=True)
+        """Verify (or introspect) a DPoP-bound token and, on every request, its proof; return the Claims."""
+        claims = self.verify_or_introspect(raw, dpop=True)
         self.check_revoked(claims)  # a bound token is revocable like any other
         dpop_auth.check_request(request, raw, claims, get_settings())
         return claims

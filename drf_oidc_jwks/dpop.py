@@ -27,7 +27,7 @@ from typing import Any
 from jwt.algorithms import get_default_algorithms
 
 from .dpop_urls import normalize_htu
-from .exceptions import InvalidDPoPProof
+from .exceptions import InvalidDPoPProof, SenderConstrained
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
@@ -177,6 +177,16 @@ def bound_jkt(payload: Mapping[str, Any]) -> str | None:
         return None
     jkt = cnf.get("jkt")
     return jkt if isinstance(jkt, str) and jkt else None
+
+
+def check_confirmation(payload: Mapping[str, Any], *, dpop: bool) -> None:
+    """Refuse a token bound by ``cnf`` (RFC 7800) unless it came with the DPoP scheme and names a ``jkt``.
+
+    RFC 9449 7.2 / RFC 8705 3: a token bound to a DPoP key or a client certificate is no bearer token; of the
+    bindings, only a ``cnf.jkt`` can be checked here, against the request's proof.
+    """
+    if "cnf" in payload and not (dpop and bound_jkt(payload)):
+        raise SenderConstrained("cnf claim present")
 
 
 def check_binding(payload: Mapping[str, Any], proof: ProofResult) -> None:

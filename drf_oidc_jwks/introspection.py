@@ -28,6 +28,7 @@ from django.core.cache import BaseCache
 
 from . import signals
 from .conf import IssuerSettings, register_reset, url_allowed
+from .dpop import check_confirmation
 from .exceptions import InvalidTokenType, KeySourceError, MalformedToken, SenderConstrained, TokenInactive
 from .fetching import HTTPResult, request_json
 from .settings_opaque import INTROSPECTION_AUTH_METHODS, INTROSPECTION_DEFAULTS
@@ -108,6 +109,18 @@ def check_opaque(raw: str, max_bytes: int) -> None:
         raise MalformedToken(f"token is {len(raw)} bytes, limit {max_bytes}", description="The token is too large.")
     if not _B64TOKEN.match(raw):
         raise MalformedToken("opaque token holds characters a bearer token cannot")
+
+
+def check_bound_answer(answer: Mapping[str, Any], *, dpop: bool) -> None:
+    """An answer binding the token (``cnf``, or ``token_type`` DPoP: RFC 9449 6.2) takes the DPoP rules.
+
+    As Bearer it is refused ``sender_constrained``; with the DPoP scheme its ``cnf.jkt`` is checked against the
+    proof (:func:`drf_oidc_jwks.dpop.check_binding`), which refuses an answer naming no ``jkt``.
+    """
+    check_confirmation(answer, dpop=dpop)
+    token_type = answer.get("token_type")
+    if not dpop and isinstance(token_type, str) and token_type.lower() == "dpop":
+        raise SenderConstrained("introspection answer says token_type DPoP")
 
 
 def token_digest(raw: str) -> str:
@@ -199,7 +212,7 @@ class Introspector:
         self.issuer, self.config, self.cache = issuer, config, cache
         self.leeway, self.http_timeout, self.allow_insecure_http = leeway, http_timeout, allow_insecure_http
         self.max_bytes, self.post, self.clock, self.memo_size = max_bytes, post, clock, memo_size
-        self._memo: dict[str, tuple[Any, Any, float]] = {}
+        self._memo: dict[str, tuple[Any, Any, float, Mapping[str, Any]]] = {}
         self._memo_lock = threading.Lock()
         self._discover = discover
         self._endpoint = config.url
@@ -225,16 +238,20 @@ class Introspector:
         self._endpoint = url
         return url
 
-    def introspect(self, raw: str) -> Mapping[str, Any]:
-        """Return the checked active answer for ``raw``; raise TokenError (401) or KeySourceError (503)."""
-        return self.introspect_as(raw, _payload)
+    def introspect(self, raw: str, *, dpop: bool = False) -> Mapping[str, Any]:
+        """Return the checked active answer for ``raw``; raise TokenError (401) or KeySourceError (503).
 
-    def introspect_as(self, raw: str, build: Callable[[Mapping[str, Any]], T]) -> T:
+        ``dpop``: the token came with the DPoP scheme, so a ``cnf.jkt`` binding is left to the proof check.
+        """
+        return self.introspect_as(raw, _payload, dpop=dpop)
+
+    def introspect_as(self, raw: str, build: Callable[[Mapping[str, Any]], T], *, dpop: bool = False) -> T:
         """Like :meth:`introspect`, returning ``build(answer)``, memoised in-process with the answer (e.g. Claims)."""
         now = self.clock()
         digest = token_digest(raw)
         memo = self._memo.get(digest)
         if memo is not None and memo[0] is build and now < memo[2]:
+            check_bound_answer(memo[3], dpop=dpop)  # memoised from a DPoP request, now perhaps as Bearer
             value: T = memo[1]
             return value
         key = self.prefix + digest
@@ -244,12 +261,14 @@ class Introspector:
             until = self._store(key, answer, now)
         if answer.get("active") is not True:
             raise TokenInactive("the introspection endpoint answered active: false")
-        built = build(self.check(answer, now))
+        payload = self.check(answer, now, dpop=dpop)
+        check_bound_answer(payload, dpop=dpop)
+        built = build(payload)
         if until is not None and self.memo_size > 0:
-            self._remember(digest, (build, built, until))
+            self._remember(digest, (build, built, until, payload))
         return built
 
-    def _remember(self, digest: str, entry: tuple[Any, Any, float]) -> None:
+    def _remember(self, digest: str, entry: tuple[Any, Any, float, Mapping[str, Any]]) -> None:
         # Checked answers kept in-process no longer than in the shared cache (until <= exp, <= CACHE_TTL):
         # a hit then costs one dict lookup, and no answer outlives the bound the shared cache keeps.
         with self._memo_lock:
@@ -258,19 +277,16 @@ class Introspector:
                 memo.pop(next(iter(memo)), None)
             memo[digest] = entry
 
-    def check(self, answer: Mapping[str, Any], now: float) -> Mapping[str, Any]:
+    def check(self, answer: Mapping[str, Any], now: float, *, dpop: bool = False) -> Mapping[str, Any]:
         """Hold an active answer to a JWT's rules; return it as the payload ``Claims`` are built from."""
         payload = dict(answer)
         # Absent iss: the answer came from this issuer's own endpoint, with our client credentials.
         payload.setdefault("iss", self.issuer.issuer)
         token_type = payload.get("token_type")
-        kind = token_type.lower() if isinstance(token_type, str) else None
-        if kind == "dpop":
-            raise SenderConstrained("introspection answer says token_type DPoP")
-        if kind == "refresh_token":
+        if isinstance(token_type, str) and token_type.lower() == "refresh_token":
             raise InvalidTokenType("introspection answer says token_type refresh_token")
         rules = self._rules if "aud" in payload or self.config.require_audience else self._rules_no_aud
-        validate_claims(payload, rules, self.leeway, now)
+        validate_claims(payload, rules, self.leeway, now, dpop=dpop)
         return MappingProxyType(payload)
 
     def probe(self) -> Mapping[str, Any]:

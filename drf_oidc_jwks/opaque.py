@@ -49,11 +49,15 @@ def introspector_for(issuer: IssuerSettings) -> Introspector:
     return _introspection(issuer)[0]
 
 
-def opaque_claims(raw: str, issuer: IssuerSettings, settings: Settings) -> Claims:
-    """Introspect an opaque token at ``issuer``; return its Claims (``token_format == "opaque"``)."""
+def opaque_claims(raw: str, issuer: IssuerSettings, settings: Settings, *, dpop: bool = False) -> Claims:
+    """Introspect an opaque token at ``issuer``; return its Claims (``token_format == "opaque"``).
+
+    ``dpop``: it came with the DPoP scheme; an answer binding it (``cnf.jkt``, ``token_type`` DPoP) is then
+    the proof check's to hold, and as Bearer it is refused ``sender_constrained``.
+    """
     check_opaque(raw, settings.max_token_bytes)
     introspector, build = _introspection(issuer)
-    return introspector.introspect_as(raw, build)
+    return introspector.introspect_as(raw, build, dpop=dpop)
 
 
 def confirm_jwt(raw: str, claims: Claims, settings: Settings) -> None:
@@ -62,7 +66,8 @@ def confirm_jwt(raw: str, claims: Claims, settings: Settings) -> None:
     config = issuer.introspection if issuer is not None else None
     if issuer is None or config is None or config.get("FOR_JWTS") is not True:
         return
-    introspector_for(issuer).introspect(raw)
+    # A JWT with a cnf got here only through the DPoP scheme (tokens.py refuses it as Bearer), its proof checked.
+    introspector_for(issuer).introspect(raw, dpop=True)
 
 
 def reset() -> None:

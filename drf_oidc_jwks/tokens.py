@@ -30,7 +30,7 @@ from jwt.algorithms import get_default_algorithms
 from .audience import any_audience_matches
 from .claims import Claims, freeze
 from .conf import IssuerSettings, Settings, get_settings, register_reset
-from .dpop import bound_jkt
+from .dpop import check_confirmation
 from .exceptions import (
     InvalidAudience,
     InvalidIssuer,
@@ -38,7 +38,6 @@ from .exceptions import (
     InvalidTokenType,
     MalformedToken,
     MissingClaim,
-    SenderConstrained,
     TokenError,
     TokenExpired,
     TokenNotYetValid,
@@ -252,10 +251,7 @@ def validate_claims(
         raise MalformedToken("sub contains a NUL byte")
     if issuer.audience is not None:
         _check_audience(payload, issuer)
-    if "cnf" in payload and not (dpop and bound_jkt(payload)):
-        # RFC 9449 7.2 / RFC 8705 3: a token bound to a DPoP key or a client certificate
-        # (RFC 7800 ``cnf``) must not be accepted as a plain bearer token; only a DPoP proof answers a jkt.
-        raise SenderConstrained("cnf claim present")
+    check_confirmation(payload, dpop=dpop)
 
 
 def _check_audience(payload: Mapping[str, Any], issuer: IssuerSettings) -> None:
@@ -378,9 +374,7 @@ def verify_token(
         digest = hashlib.sha256(raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")).digest()
         hit = memo.get(digest, clock)
         if hit is not None:
-            if not dpop and "cnf" in hit.raw:
-                # Memoised from a DPoP request: as Bearer it is still only a stolen bound token.
-                raise SenderConstrained("cnf claim present")
+            check_confirmation(hit.raw, dpop=dpop)  # memoised from a DPoP request, now perhaps as Bearer
             if token_verified.receivers:  # nothing computed when nobody listens (bench/ops.py)
                 announce_verified(s, hit.issuer, memoised=True)
             return hit

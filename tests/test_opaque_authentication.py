@@ -15,7 +15,7 @@ from rest_framework.test import APIRequestFactory
 from drf_oidc_jwks import revocation
 from drf_oidc_jwks.authentication import JWKSAuthentication
 from drf_oidc_jwks.conf import get_settings, validate
-from drf_oidc_jwks.testing import TestIssuer
+from drf_oidc_jwks.testing import DPoPKey, TestIssuer
 from tests.introspection_server import IntrospectionServer, introspection_server
 
 AUD = "https://api.test"  # the conftest issuer's audience
@@ -239,3 +239,86 @@ def test_an_introspection_call_sends_introspection_called_and_an_inactive_answer
     assert all(0 <= c["seconds"] < 5 for c in calls)
     # An opaque token names no issuer a refusal could read, so the label stays None (bounded, never guessed).
     assert revoked == [{"issuer": None, "code": "token_inactive"}]
+
+
+# -- DPoP-bound opaque tokens (RFC 9449 6.2: the answer's cnf.jkt and token_type DPoP) --
+
+
+def send_dpop(api: Any, token: str, proof: str | None) -> Any:
+    extra = {"HTTP_AUTHORIZATION": f"DPoP {token}"}
+    if proof is not None:
+        extra["HTTP_DPOP"] = proof
+    return api.get("/api/me", **extra)
+
+
+@pytest.fixture
+def bound(oidc_settings: Any, idp: IntrospectionServer, issuer: TestIssuer) -> tuple[str, DPoPKey]:
+    """An opaque token whose answer binds it to a client key, as oidc-provider and Better Auth answer."""
+    oidc_settings(SYNC_USERS=False, DPOP="allowed", INTROSPECTION=intro(idp))
+    key = issuer.dpop_key()
+    return opaque(idp, issuer, token_type="DPoP", cnf=key.cnf()), key
+
+
+def test_a_dpop_bound_opaque_token_with_its_proof_is_accepted_on_every_request(bound, api):
+    token, key = bound
+    answers = [send_dpop(api, token, key.proof("GET", "http://testserver/api/me", access_token=token)) for _ in "ab"]
+    assert [a.status_code for a in answers] == [200, 200], answers[0].content
+    assert answers[0].json()["claims"]["dpop_jkt"] == key.jkt
+
+
+@pytest.mark.parametrize("attempt", ["bearer", "no proof", "replayed proof", "another key", "another token"])
+def test_a_dpop_bound_opaque_token_is_refused_without_its_own_fresh_proof(bound, idp, issuer, api, call, attempt):
+    token, key = bound
+    url = "http://testserver/api/me"
+    proof = key.proof("GET", url, access_token=token)
+    if attempt == "bearer":
+        expected, response = "sender_constrained", call(token)
+    elif attempt == "no proof":
+        expected, response = "invalid_dpop_proof", send_dpop(api, token, None)
+    elif attempt == "replayed proof":
+        assert send_dpop(api, token, proof).status_code == 200
+        expected, response = "invalid_dpop_proof", send_dpop(api, token, proof)
+    elif attempt == "another key":
+        thief = DPoPKey()
+        expected, response = "invalid_dpop_proof", send_dpop(api, token, thief.proof("GET", url, access_token=token))
+    else:
+        other = opaque(idp, issuer, token="another-opaque-token", token_type="DPoP", cnf=key.cnf())
+        expected, response = "invalid_dpop_proof", send_dpop(api, other, proof)
+    assert code(response) == (401, expected)
+    assert token not in response.content.decode()
+
+
+def test_a_bound_answer_memoised_from_a_dpop_request_is_still_refused_as_bearer(bound, api, call, idp):
+    token, key = bound
+    assert send_dpop(api, token, key.proof("GET", "http://testserver/api/me", access_token=token)).status_code == 200
+    assert code(call(token)) == (401, "sender_constrained")
+    assert idp.requests == 1  # the memoised answer decided it
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"token_type": "DPoP"}, "invalid_dpop_proof"),  # bound, but to no key the proof can be held to
+        ({"cnf": {"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}}, "sender_constrained"),  # mTLS
+    ],
+)
+def test_a_dpop_request_whose_answer_names_no_jkt_is_refused(oidc_settings, idp, issuer, api, answer, expected):
+    oidc_settings(SYNC_USERS=False, DPOP="allowed", INTROSPECTION=intro(idp))
+    key = issuer.dpop_key()
+    token = opaque(idp, issuer, **answer)
+    assert code(send_dpop(api, token, key.proof("GET", "http://testserver/api/me", access_token=token))) == (
+        401,
+        expected,
+    )
+
+
+def test_for_jwts_confirms_a_dpop_bound_jwt_whose_answer_says_token_type_dpop(oidc_settings, idp, issuer, api):
+    oidc_settings(SYNC_USERS=False, DPOP="allowed", INTROSPECTION=intro(idp, FOR_JWTS=True))
+    key = issuer.dpop_key()
+    token = issuer.token(sub="alice", cnf=key.cnf())
+    now = int(time.time())
+    answer = {"iss": issuer.issuer, "sub": "alice", "aud": AUD, "exp": now + 300, "iat": now}
+    idp.tokens[token] = {**answer, "token_type": "DPoP", "cnf": key.cnf()}
+    response = send_dpop(api, token, key.proof("GET", "http://testserver/api/me", access_token=token))
+    assert response.status_code == 200, response.content
+    assert idp.requests == 1

@@ -27,6 +27,7 @@ import pytest
 import requests
 
 from drf_oidc_jwks.introspection import looks_like_jws
+from drf_oidc_jwks.testing import DPoPKey
 
 from .conftest import API_AUDIENCE, HTTP_TIMEOUT, DjangoServer, NodeServer, free_port, start_django, start_node_server
 
@@ -117,6 +118,52 @@ def test_a_jwt_of_the_same_provider_keeps_working_beside_introspection(settings,
     token = p.client_credentials(API_AUDIENCE)
     assert looks_like_jws(token)
     assert bearer(token, "/api/me").status_code == 200
+
+
+def dpop_opaque_token(p: Provider, key: DPoPKey) -> tuple[str, dict[str, Any]]:
+    """Client credentials with a DPoP proof, for the opaque resource: the token and the token response."""
+    endpoint, nonce = p.meta["token_endpoint"], None
+    for _ in range(2):
+        r = _session().post(
+            endpoint,
+            data={"grant_type": "client_credentials", "resource": OPAQUE_AUDIENCE, "scope": "reports:read"},
+            auth=(p.client_id, p.client_secret),
+            headers={"DPoP": key.proof("POST", endpoint, nonce=nonce)},
+            timeout=HTTP_TIMEOUT,
+        )
+        if r.status_code == 400 and r.json().get("error") == "use_dpop_nonce":
+            nonce = r.headers["DPoP-Nonce"]
+            continue
+        assert r.status_code == 200, r.text
+        return str(r.json()["access_token"]), r.json()
+    pytest.fail("the token endpoint kept asking for a nonce")
+
+
+def test_a_dpop_bound_opaque_token_is_introspected_and_held_to_its_key(settings, opaque_provider, api, bearer):
+    # oidc-provider's introspection answer for a DPoP-bound token says token_type DPoP and cnf.jkt (RFC 9449 6.2).
+    p = opaque_provider
+    settings.DRF_OIDC_JWKS = {
+        "ISSUER": p.issuer,
+        "AUDIENCE": OPAQUE_AUDIENCE,
+        "SYNC_USERS": False,
+        "REQUIRED_CLAIMS": ["exp", "client_id"],
+        "INTROSPECTION": {"CLIENT_ID": p.client_id, "CLIENT_SECRET": p.client_secret},
+    }
+    key, thief = DPoPKey("ES256"), DPoPKey("ES256")
+    token, answer = dpop_opaque_token(p, key)
+    assert answer["token_type"] == "DPoP" and not looks_like_jws(token)
+    url = "http://testserver/api/me"
+
+    def send(proof_key: DPoPKey) -> Any:
+        proof = proof_key.proof("GET", url, access_token=token)
+        return api.get("/api/me", HTTP_AUTHORIZATION=f"DPoP {token}", HTTP_DPOP=proof)
+
+    ok = send(key)
+    assert ok.status_code == 200, ok.content
+    assert ok.json()["claims"]["dpop_jkt"] == key.jkt
+    stolen, as_bearer = send(thief), bearer(token, "/api/me")
+    assert (stolen.status_code, stolen.json()["code"]) == (401, "invalid_dpop_proof")
+    assert (as_bearer.status_code, as_bearer.json()["code"]) == (401, "sender_constrained")
 
 
 # ---------------------------------------------------------------------------
