@@ -52,7 +52,7 @@ class JWKSAuthentication(BaseAuthentication):
     _get_user_takes_token: dict[type, bool] = {}
 
     def authenticate(self, request: Request) -> tuple[Any, Claims] | None:
-        """Authenticate the request: :meth:`authenticate_credentials`, with the request handed to ``ISSUER_RESOLVER``."""
+        """Run :meth:`authenticate_credentials` with the request handed to ``ISSUER_RESOLVER``."""
         with handing_request(request):
             return self.authenticate_credentials(request)
 

@@ -45,7 +45,7 @@ from .exceptions import (
 )
 from .issuer_lookup import select_issuer
 from .jwks import JWKSClient, PublicKey, get_client
-from .logfields import safe
+from .logfields import safe as safe  # re-exported: its home was here
 from .signals import emit, token_verified
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")

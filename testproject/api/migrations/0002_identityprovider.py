@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('api', '0001_initial'),
+        ("api", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='IdentityProvider',
+            name="IdentityProvider",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('issuer', models.CharField(max_length=1024, unique=True)),
-                ('audience', models.CharField(max_length=200)),
-                ('jwks_url', models.CharField(blank=True, default='', max_length=1024)),
-                ('active', models.BooleanField(default=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("issuer", models.CharField(max_length=1024, unique=True)),
+                ("audience", models.CharField(max_length=200)),
+                ("jwks_url", models.CharField(blank=True, default="", max_length=1024)),
+                ("active", models.BooleanField(default=True)),
             ],
         ),
     ]
