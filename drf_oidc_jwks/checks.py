@@ -135,22 +135,6 @@ def check_dpop(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessa
     return [_message(problem)]
 
 
-def check_resolver(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Report an ``ISSUER_RESOLVER`` that cannot be imported (first use refuses it the same way, naming E027)."""
-    from .resolver import load_resolver
-
-    raw = raw_setting()
-    path = raw.get("ISSUER_RESOLVER") if isinstance(raw, Mapping) else None
-    if not isinstance(path, str):
-        return []  # absent, or not a dotted path at all: E013 is check_settings'
-    try:
-        load_resolver(path)
-    except ImproperlyConfigured as exc:
-        hint = "Point ISSUER_RESOLVER at a function resolve(unverified_iss, request) -> dict or None."
-        return [_message(Problem("E027", str(exc), hint))]
-    return []
-
-
 def _is_our_class(entry: Any) -> bool:
     """Say whether a DEFAULT_AUTHENTICATION_CLASSES entry is JWKSAuthentication or a subclass of it."""
     if entry == AUTH_CLASS:
@@ -199,21 +183,11 @@ def register() -> None:
     checks.register(check_settings, APP, checks.Tags.security)
     checks.register(check_cache, APP, checks.Tags.caches)
     checks.register(check_dpop, APP, checks.Tags.security)
-    checks.register(check_resolver, APP, checks.Tags.security)
 
 
 def run_all() -> list[checks.CheckMessage]:
     """Run every drf-oidc-jwks check now (for ``manage.py oidc_check``)."""
-    return [*check_installed(), *check_settings(), *check_cache(), *check_dpop(), *check_resolver()]
+    return [*check_installed(), *check_settings(), *check_cache(), *check_dpop()]
 
 
-__all__ = [
-    "CHECK_IDS",
-    "check_cache",
-    "check_dpop",
-    "check_installed",
-    "check_resolver",
-    "check_settings",
-    "register",
-    "require_app",
-]
+__all__ = ["CHECK_IDS", "check_cache", "check_dpop", "check_installed", "check_settings", "register", "require_app"]

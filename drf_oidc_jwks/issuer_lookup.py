@@ -188,4 +188,5 @@ def reset() -> None:
 
 settings_keys.TEMPLATE_LOOKUP[:] = [_lookup]
 settings_keys.ENTRY_RULES[:] = [entry_problems]
+settings_keys.RESOLVER_LOADER[:] = [load_resolver]  # E027 in the settings walk: checks and first use alike
 register_reset("issuer_lookup", reset)

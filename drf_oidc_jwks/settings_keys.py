@@ -211,16 +211,27 @@ _seconds, _positive = v.seconds(), v.seconds(positive=True)
 # --- ISSUER_RESOLVER (docs/multi-tenant.md): issuers looked up at run time, cached per process
 
 
+#: Filled by drf_oidc_jwks.issuer_lookup: imports an ``ISSUER_RESOLVER`` path (ImproperlyConfigured when it cannot).
+RESOLVER_LOADER: list[Callable[[str], object]] = []
+
+
 def resolver_path(value: Any, ctx: v.Context) -> str | None:
-    """``ISSUER_RESOLVER``: None or a dotted path (importing it is check E027's, and first use's)."""
+    """``ISSUER_RESOLVER``: None or a dotted path (E013) to a function that imports (E027)."""
     if value is None:
         return None
     try:
-        return v.dotted_path(value, ctx)
+        path: str = v.dotted_path(value, ctx)
     except v.InvalidSettingError:
         raise v.fail(
             "E013", f"ISSUER_RESOLVER must be a dotted import path, not {value!r}.", 'e.g. "myapp.tenants.resolve".'
         ) from None
+    for load in RESOLVER_LOADER:
+        try:
+            load(path)
+        except Exception as exc:  # noqa: BLE001 - whatever importing the user's module raises is this key's error
+            hint = "Point ISSUER_RESOLVER at a function resolve(unverified_iss, request) -> dict or None."
+            raise v.fail("E027", f"{type(exc).__name__}: {exc}"[:300], hint) from None
+    return path
 
 
 def resolver_only(raw: Mapping[str, Any]) -> bool:
