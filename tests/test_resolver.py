@@ -325,3 +325,15 @@ def test_the_documentation_shows_the_tested_resolver_and_model() -> None:
         source = (ROOT / "testproject" / path).read_text()
         assert f"# --8<-- [start:{section}]" in source and f"# --8<-- [end:{section}]" in source
     assert f'"ISSUER_RESOLVER": "{MODEL_RESOLVER}"' in page
+
+
+def test_a_resolved_issuers_own_keys_apply_after_verification_too(
+    settings: Any, tenants: list[Tenant], call: Any
+) -> None:
+    # DPOP "required" is checked after the signature, on the settings the resolver gave (never asked again).
+    configure(settings, TABLE_RESOLVER)
+    tenant = tenants[0]
+    ANSWERS[tenant.issuer] = {"ISSUER": tenant.issuer, "AUDIENCE": AUDIENCE, "DPOP": "required"}
+    response = call(tenant.idp.token())
+    assert (response.status_code, code_of(response)) == (401, "dpop_required")
+    assert calls() == 1 and len(SEEN) == 1
