@@ -19,12 +19,19 @@ import pytest
 
 from drf_oidc_jwks.challenges import parse_challenges
 
-from .conftest import API_AUDIENCE, jwt_parts, start_node_server
+from .conftest import API_AUDIENCE, ROOT, jwt_parts, start_node_server
 from .oidc_browser import WEB_CLIENT, Browser, Provider
 
 pytestmark = [pytest.mark.interop, pytest.mark.django_db]
 
 METADATA = API_AUDIENCE + "/.well-known/oauth-protected-resource"
+AUTHORIZATION_PAGE = ROOT / "docs" / "authorization.md"
+
+
+def assert_documented(response: Any) -> None:
+    """docs/authorization.md shows this challenge exactly as sent (its samples come from these tests)."""
+    line = f"WWW-Authenticate: {response['WWW-Authenticate']}\n"
+    assert line in AUTHORIZATION_PAGE.read_text(), line
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +79,9 @@ def test_the_providers_login_puts_acr_amr_and_auth_time_in_the_jwt_access_token(
     assert step_up_provider.meta["acr_values_supported"] == ["pwd", "mfa"]
 
 
-def test_a_password_login_is_refused_at_the_mfa_endpoint_until_the_user_steps_up(api_settings, step_up_provider, bearer):
+def test_a_password_login_is_refused_at_the_mfa_endpoint_until_the_user_steps_up(
+    api_settings, step_up_provider, bearer
+):
     browser = Browser(step_up_provider)
     password = browser.sign_in("alice")["access_token"]
     assert bearer(password, "/api/me").status_code == 200
@@ -86,6 +95,7 @@ def test_a_password_login_is_refused_at_the_mfa_endpoint_until_the_user_steps_up
         "error_description": "A different authentication level is required.",
         "resource_metadata": METADATA,
     }
+    assert_documented(refused)
 
     # RFC 9470 section 4: a new authorization request with the challenge's acr_values; prompt=login makes
     # the provider ask again although the session is still there.
@@ -107,7 +117,9 @@ def test_a_login_older_than_max_age_is_refused_and_the_provider_makes_the_user_l
     assert fresh.json()["amr"] == ["pwd"]
 
     time.sleep(max(0.0, auth_time + 3 + 1.1 - time.time()))  # the login is now more than max_age old
-    challenge = step_up_challenge(bearer(token, "/api/account/security"))
+    refused = bearer(token, "/api/account/security")
+    challenge = step_up_challenge(refused)
+    assert_documented(refused)
     assert challenge == {
         "realm": "api",
         "error": "insufficient_user_authentication",
@@ -120,3 +132,21 @@ def test_a_login_older_than_max_age_is_refused_and_the_provider_makes_the_user_l
     again = browser.sign_in("alice", max_age=challenge["max_age"])["access_token"]
     assert browser.logins == 2 and jwt_parts(again)[1]["auth_time"] > auth_time
     assert bearer(again, "/api/account/security").status_code == 200
+
+
+def test_the_scope_challenges_docs_authorization_md_shows_are_the_ones_sent(
+    api_settings, step_up_provider, api, bearer
+):
+    # /api/analytics needs reports:read and analytics:read; the client-credentials token holds reports:read.
+    anonymous = api.get("/api/analytics")
+    token = step_up_provider.client_credentials(API_AUDIENCE)
+    other_api = step_up_provider.client_credentials("https://other.example")
+    lacking, refused = bearer(token, "/api/analytics"), bearer(other_api, "/api/analytics")
+    assert (anonymous.status_code, anonymous.json()["code"]) == (401, "not_authenticated")
+    assert (lacking.status_code, lacking.json()["code"]) == (403, "insufficient_scope")
+    assert (refused.status_code, refused.json()["code"]) == (401, "invalid_audience")
+    for response in (anonymous, lacking, refused):
+        bearer_challenge = parse_challenges(response["WWW-Authenticate"])[0]
+        assert bearer_challenge.params["scope"] == "reports:read analytics:read"
+        assert bearer_challenge.params["resource_metadata"] == METADATA
+        assert_documented(response)
