@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from django.core.exceptions import ImproperlyConfigured
 
 from . import settings_keys
+from .claim_paths import TENANT_CLAIMS
 from .conf import parse_issuer, raw_setting, register_reset
 from .exceptions import InvalidIssuer
 from .issuers import (
@@ -62,12 +63,13 @@ _resolvers: dict[int, tuple[Settings, ResolverCache[Selected]]] = {}
 def _rule(i: IssuerSettings, where: str) -> IssuerRule[IssuerSettings]:
     if not is_template(i.issuer):
         return IssuerRule(i, i.issuer, None, i.jwks_url, i.tenant_claim)
-    entry = {"ISSUER": i.issuer, "TENANTS": i.tenants, "JWKS_URL": i.jwks_url, "TENANT_CLAIM": i.tenant_claim}
+    claim = i.tenant_claim if i.tenant_claim is not None else TENANT_CLAIMS.get(i.provider)
+    entry = {"ISSUER": i.issuer, "TENANTS": i.tenants, "JWKS_URL": i.jwks_url, "TENANT_CLAIM": claim}
     errors = [p for p in template_problems(entry, where) if p.error]
     if errors:
         raise ImproperlyConfigured(f"drf_oidc_jwks.E015: DRF_OIDC_JWKS {errors[0].msg} {errors[0].hint}")
     tenants = i.tenants if isinstance(i.tenants, str) else tuple(i.tenants or ())
-    return IssuerRule(i, i.issuer, compile_template(i.issuer, tenants), i.jwks_url, i.tenant_claim)
+    return IssuerRule(i, i.issuer, compile_template(i.issuer, tenants), i.jwks_url, claim)
 
 
 def index_for(s: Settings) -> IssuerIndex[IssuerSettings]:
@@ -105,7 +107,17 @@ def select(s: Settings, iss: object) -> Selected | None:
         return None
     issuer = concrete_settings(match)
     shared = match.tenant is not None and match.jwks_url is not None and TENANT not in (match.settings.jwks_url or "")
-    return Selected(issuer, match.settings if shared else issuer, match)
+    return Selected(issuer, _keys_owner(s, match.settings) if shared else issuer, match)
+
+
+def _keys_owner(s: Settings, entry: IssuerSettings) -> IssuerSettings:
+    """The first templated entry naming ``entry``'s common ``JWKS_URL``: templates sharing one URL share one key set."""
+    # Entra's v1 and v2 issuers are two templates over one key set; in configuration order, so every
+    # process picks the same owner (and the same shared cache entry).
+    for candidate in s.issuers:
+        if candidate.jwks_url == entry.jwks_url and is_template(candidate.issuer):
+            return candidate
+    return entry
 
 
 def _resolved(issuer: IssuerSettings) -> Selected:
