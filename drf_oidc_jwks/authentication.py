@@ -153,21 +153,18 @@ class JWKSAuthentication(BaseAuthentication):
         ``dpop``: the DPoP scheme, so a ``cnf.jkt`` binding (in the JWT or the answer) is left to the proof check.
         """
         c = configured()
-        s = c.settings
-        if raw.count(".") == 2:
+        s, issuer = c.settings, c.opaque_issuer
+        if issuer is None or raw.count(".") == 2:
             try:
                 claims = verify_token(raw, s, dpop=dpop)
             except MalformedToken:
-                issuer = c.opaque_issuer
+                # With no opaque tokens anywhere a token that is no JWS stays malformed, as ever.
                 if issuer is None or looks_like_jws(raw):
                     raise
                 return opaque.opaque_claims(raw, issuer, s, dpop=dpop)
             if c.for_jwts:
                 opaque.confirm_jwt(raw, claims, s)
             return claims
-        issuer = c.opaque_issuer
-        if issuer is None:
-            return verify_token(raw, s, dpop=dpop)  # no introspection configured: refused as malformed, as ever
         return opaque.opaque_claims(raw, issuer, s, dpop=dpop)
 
     def check_revoked(self, claims: Claims) -> None:

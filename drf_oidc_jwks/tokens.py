@@ -162,6 +162,8 @@ def _check_audience(payload: Mapping[str, Any], issuer: IssuerSettings) -> None:
             f"no aud, and client_id {safe(payload.get('client_id'))}; expected one of {list(expected)}"
         )
     aud = payload.get("aud")
+    if type(aud) is str and aud in expected:
+        return  # the common case: exactly the configured audience
     if not aud:
         raise InvalidAudience(f"no aud claim; expected one of {list(expected)}")
     values = [aud] if isinstance(aud, str) else aud
