@@ -124,6 +124,41 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         return measure(args, issuer, server)
 
 
+PLAIN_MEMOISED = "drf-oidc-jwks stateless"
+DPOP_OFF = "drf-oidc-jwks stateless, DPOP off"
+#: Row name -> the v2 hooks taken out of JWKSAuthentication for it (each a public pipeline step).
+V2_ABLATIONS = {
+    "drf-oidc-jwks stateless, no DPoP hook": ("dpop",),
+    "drf-oidc-jwks stateless, no introspection hook": ("introspection",),
+    "drf-oidc-jwks stateless, no revocation check": ("revocation",),
+    "drf-oidc-jwks stateless, no v2 hooks": ("dpop", "introspection", "revocation"),
+}
+
+
+def without(hooks: tuple[str, ...]) -> Any:
+    """A JWKSAuthentication with the named v2 steps replaced by what the plain Bearer JWT path needs."""
+    from drf_oidc_jwks.authentication import JWKSAuthentication
+    from drf_oidc_jwks.tokens import verify_token
+
+    class Ablated(JWKSAuthentication):
+        if "dpop" in hooks:
+
+            def is_dpop(self, request: Any, header: str) -> bool:
+                return False
+
+        if "introspection" in hooks:
+
+            def verify_or_introspect(self, raw: str, *, dpop: bool = False) -> Any:
+                return verify_token(raw, dpop=dpop)
+
+        if "revocation" in hooks:
+
+            def check_revoked(self, claims: Any) -> None:
+                return None
+
+    return Ablated()
+
+
 def measure(args: argparse.Namespace, issuer: Any, server: Any) -> dict[str, Any]:
     import jwt
     from django.conf import settings
@@ -169,6 +204,8 @@ def measure(args: argparse.Namespace, issuer: Any, server: Any) -> dict[str, Any
     def ours_stateless(req: Request) -> Any:
         return ours.authenticate(req)
 
+    ablated = {name: without(hooks).authenticate for name, hooks in V2_ABLATIONS.items()}
+
     def ours_user_touched(req: Request) -> Any:
         user, claims = ours.authenticate(req)
         return user.is_active and user.pk
@@ -212,6 +249,7 @@ def measure(args: argparse.Namespace, issuer: Any, server: Any) -> dict[str, Any
     configs: dict[str, dict[str, Any]] = {
         "stateless": {**base, "SYNC_USERS": False},
         "stateless, memo off": {**base, "SYNC_USERS": False, "TOKEN_CACHE_TTL": 0},
+        "stateless, DPOP off": {**base, "SYNC_USERS": False, "DPOP": "off"},
         "sync, claims only": {**base, "SYNC_USERS": True},
         "sync, user touched": {**base, "SYNC_USERS": True},
         "sync, user touched, memo off": {**base, "SYNC_USERS": True, "TOKEN_CACHE_TTL": 0},
@@ -224,6 +262,10 @@ def measure(args: argparse.Namespace, issuer: Any, server: Any) -> dict[str, Any
         ("jwt.decode (PyJWT)", "token", raw_decode, None, "RS256"),
         ("drf-oidc-jwks stateless", "request", ours_stateless, "stateless", "RS256"),
         ("drf-oidc-jwks stateless, memo off", "request", ours_stateless, "stateless, memo off", "RS256"),
+        # Issue 18 target 6: the plain memoised path against itself with each v2 feature's hook taken out,
+        # and with DPoP configured off: what an unconfigured feature costs the plain path.
+        *[(name, "request", fn, "stateless", "RS256") for name, fn in ablated.items()],
+        (DPOP_OFF, "request", ours_stateless, "stateless, DPOP off", "RS256"),
         ("drf-oidc-jwks sync, claims only", "request", ours_stateless, "sync, claims only", "RS256"),
         ("drf-oidc-jwks sync, user touched", "request", ours_user_touched, "sync, user touched", "RS256"),
         (
@@ -348,6 +390,19 @@ TARGETS = [
     ("memoised, synced user used", "drf-oidc-jwks sync, user touched", FLOORS["RS256"], 0.5),
 ]
 MEMO_BYTES_TARGET = 2048
+#: Target 6: an unconfigured v2 feature slows the plain memoised path by at most 3%.
+V2_BUDGET = 1.03
+
+
+def v2_budget(rows: dict[str, Any]) -> list[tuple[str, float]]:
+    """(what, ratio) per v2 feature: the plain memoised row over the row without that feature (or configured off)."""
+    plain = rows[PLAIN_MEMOISED]["median_us"]
+    out = [
+        (f"plain memoised / {n.removeprefix(PLAIN_MEMOISED + ', ')}", plain / rows[n]["median_us"])
+        for n in V2_ABLATIONS
+    ]
+    out.append(("DPOP off / plain memoised", rows[DPOP_OFF]["median_us"] / plain))
+    return out
 
 
 def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -357,6 +412,10 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         for what, row, floor, limit in TARGETS:
             ratio = rows[row]["median_us"] / rows[floor]["median_us"]
             out.append({"scenario": scenario, "target": what, "ratio": ratio, "limit": limit, "met": ratio <= limit})
+        for what, ratio in v2_budget(rows):
+            out.append(
+                {"scenario": scenario, "target": what, "ratio": ratio, "limit": V2_BUDGET, "met": ratio <= V2_BUDGET}
+            )
         for alg in ("ES256", "EdDSA"):
             # Issue 14: a memoised DPoP request <= 1.5 x its proof's verify floor + one shared-cache add.
             row = rows[f"drf-oidc-jwks DPoP {alg} proof, memoised token"]["median_us"]

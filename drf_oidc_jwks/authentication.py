@@ -7,16 +7,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 # Operations (signals, tracing, structured log fields)
-from . import dpop_auth, revocation, signals, tracing
+from . import dpop_auth, opaque, revocation, signals, tracing, users
 from .checks import require_app
 from .claims import Claims
-from .conf import get_settings
+from .conf import IssuerSettings, Settings, get_settings
 from .exceptions import (
     IdentityProviderUnavailable,
     InvalidToken,
@@ -30,7 +30,9 @@ from .introspection import looks_like_jws
 from .logfields import fields
 from .refusals import insufficient_scope, resource_metadata_url
 from .resolver import handing_request
+from .scopes import compile_hierarchy
 from .tokens import safe, unverified_ids, verify_token
+from .user_types import SyncedUser
 
 # A project that forgot "drf_oidc_jwks" in INSTALLED_APPS hears it when DRF loads this class, not as a 500.
 require_app()
@@ -41,6 +43,41 @@ _ERROR_ATTR = "_drf_oidc_jwks_error"
 _SCHEME_ATTR = "_drf_oidc_jwks_scheme"
 #: Refusals that say the token was revoked before its exp: by the IdP (introspection) or a revocation list.
 _REVOKED = frozenset({"token_revoked", "token_inactive"})
+
+
+class Configured(NamedTuple):
+    """What the settings turn on at all, worked out once per settings object (not per request)."""
+
+    settings: Settings
+    #: Some issuer has ``DPOP: "required"``: a Bearer token is checked against its issuer's mode.
+    dpop_required: bool
+    #: Some issuer has ``DPOP: "off"``: a DPoP request's token is read to see whose it is.
+    dpop_off: bool
+    #: Where opaque tokens are introspected (None: nowhere, they are malformed).
+    opaque_issuer: IssuerSettings | None
+    #: Some issuer introspects JWTs too (``INTROSPECTION`` ``FOR_JWTS``).
+    for_jwts: bool
+
+
+_configured: Configured | None = None
+
+
+def configured() -> Configured:
+    """The :class:`Configured` of the current settings (rebuilt when the settings object changes)."""
+    global _configured
+    s = get_settings()
+    held = _configured
+    if held is None or held.settings is not s:
+        # A {tenant} issuer's concrete settings inherit these keys from their entry in s.issuers.
+        held = _configured = Configured(
+            s,
+            # An ISSUER_RESOLVER's issuers are known only per token: one may require DPoP.
+            dpop_required=any(i.dpop == "required" for i in s.issuers) or s.issuer_resolver is not None,
+            dpop_off=any(i.dpop == "off" for i in s.issuers),
+            opaque_issuer=opaque.opaque_issuer(s),
+            for_jwts=any(i.introspection is not None and i.introspection.get("FOR_JWTS") is True for i in s.issuers),
+        )
+    return held
 
 
 class JWKSAuthentication(BaseAuthentication):
@@ -71,7 +108,8 @@ class JWKSAuthentication(BaseAuthentication):
                 claims = self.get_validated_dpop_token(request, raw)
             else:
                 claims = self.get_validated_token(raw)
-                dpop_auth.check_bearer(get_settings(), claims)
+                if configured().dpop_required:
+                    dpop_auth.check_bearer(get_settings(), claims)
             # The bearer goes to the user sync explicitly (userinfo presents it); a subclass whose
             # get_user takes only the claims keeps working.
             user = self.get_user(claims, raw) if self._passes_token() else self.get_user(claims)
@@ -85,8 +123,6 @@ class JWKSAuthentication(BaseAuthentication):
 
     def check_required_scopes(self, request: Request, claims: Claims) -> None:
         """Refuse (403 ``insufficient_scope``) a token lacking ``REQUIRED_SCOPES``, read through ``SCOPE_HIERARCHY``."""
-        from .scopes import compile_hierarchy
-
         s = get_settings()
         if s.required_scopes and not set(s.required_scopes) <= compile_hierarchy(s.scope_hierarchy).expand(
             claims.scopes
@@ -95,7 +131,8 @@ class JWKSAuthentication(BaseAuthentication):
 
     def get_header(self, request: Request) -> str | None:
         """Return the ``Authorization`` header value, or None."""
-        value = request.META.get("HTTP_AUTHORIZATION")
+        # The Django request's META directly: DRF's Request forwards it through __getattr__, after a miss.
+        value = getattr(request, "_request", request).META.get("HTTP_AUTHORIZATION")
         return value if isinstance(value, str) and value else None
 
     def get_raw_token(self, header: str) -> str | None:
@@ -123,22 +160,19 @@ class JWKSAuthentication(BaseAuthentication):
 
         ``dpop``: the DPoP scheme, so a ``cnf.jkt`` binding (in the JWT or the answer) is left to the proof check.
         """
-        from . import opaque
-
-        s = get_settings()
-        if raw.count(".") == 2:
+        c = configured()
+        s, issuer = c.settings, c.opaque_issuer
+        if issuer is None or raw.count(".") == 2:
             try:
-                claims = verify_token(raw, dpop=dpop)
+                claims = verify_token(raw, s, dpop=dpop)
             except MalformedToken:
-                issuer = opaque.opaque_issuer(s)
+                # With no opaque tokens anywhere a token that is no JWS stays malformed, as ever.
                 if issuer is None or looks_like_jws(raw):
                     raise
                 return opaque.opaque_claims(raw, issuer, s, dpop=dpop)
-            opaque.confirm_jwt(raw, claims, s)
+            if c.for_jwts:
+                opaque.confirm_jwt(raw, claims, s)
             return claims
-        issuer = opaque.opaque_issuer(s)
-        if issuer is None:
-            return verify_token(raw, dpop=dpop)  # no introspection configured: refused as malformed, as ever
         return opaque.opaque_claims(raw, issuer, s, dpop=dpop)
 
     def check_revoked(self, claims: Claims) -> None:
@@ -166,10 +200,10 @@ class JWKSAuthentication(BaseAuthentication):
 
     def answers_dpop(self, raw: str) -> bool:
         """False when the token's issuer has ``DPOP`` ``"off"``: the header is left to other classes."""
-        s = get_settings()
-        if all(i.dpop != "off" for i in s.issuers):
+        c = configured()
+        if not c.dpop_off:
             return True  # no need to read the token twice
-        return dpop_auth.answers_dpop(s, unverified_ids(raw)[1])
+        return dpop_auth.answers_dpop(c.settings, unverified_ids(raw)[1])
 
     def get_validated_dpop_token(self, request: Request, raw: str) -> Claims:
         """Verify (or introspect) a DPoP-bound token and, on every request, its proof; return the Claims."""
@@ -180,9 +214,7 @@ class JWKSAuthentication(BaseAuthentication):
 
     def get_user(self, claims: Claims, token: str | None = None) -> Any:
         """Return ``request.user`` for verified claims; ``token`` is the bearer they came from."""
-        from .users import get_user
-
-        return get_user(claims, token)
+        return users.get_user(claims, token)
 
     def _passes_token(self) -> bool:
         cls = type(self)
@@ -201,8 +233,6 @@ class JWKSAuthentication(BaseAuthentication):
 
     def answer_refusals_while_loading(self, request: Request, user: Any, raw: str | None) -> None:
         """Have a lazy user refused when a view first uses it answered as here: logged, with the 401 challenge."""
-        from .users import SyncedUser
-
         if isinstance(user, SyncedUser):
             user.on_refused(lambda exc: self.refuse(request, exc, raw))
 

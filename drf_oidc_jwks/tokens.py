@@ -5,168 +5,61 @@ unverified ``iss`` only selects among configured issuers, the unverified
 ``kid`` only selects among that issuer's keys, and URLs in the header (``jku``,
 ``x5u``, ``jwk``, ``x5c``) are never read at all.
 
-The token is parsed once: the signature is checked with PyJWT's algorithm
-objects on the bytes already split here, and the registered claims are checked
-below with PyJWT's semantics (``exp``/``nbf``/``iat`` with leeway, exact ``iss``,
-``aud`` containment). Verified tokens are memoised by their SHA-256 (never the
+The token is parsed once (:mod:`drf_oidc_jwks.tokens_jws`): the signature is
+checked with cryptography on the key object parsed from the JWKS and the bytes
+already split, and the registered claims are checked below with PyJWT's
+semantics (``exp``/``nbf``/``iat`` with leeway, exact ``iss``, ``aud``
+containment). Verified tokens are memoised by their SHA-256 (never the
 token itself) until the earlier of their expiry and ``TOKEN_CACHE_TTL``.
 """
 
 from __future__ import annotations
 
-import binascii
 import hashlib
-import json
 import math
-import re
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
-from jwt.algorithms import get_default_algorithms
 
 from .audience import any_audience_matches
-from .claims import Claims, freeze
+from .claims import Claims
 from .conf import IssuerSettings, Settings, get_settings, register_reset
 from .dpop import check_confirmation
 from .exceptions import (
     InvalidAudience,
     InvalidIssuer,
-    InvalidSignature,
     InvalidTokenType,
     MalformedToken,
     MissingClaim,
-    TokenError,
     TokenExpired,
     TokenNotYetValid,
     UnsupportedAlgorithm,
 )
-from .issuer_lookup import select_issuer
+from .issuer_lookup import Selected, select, select_issuer
 from .jwks import JWKSClient, PublicKey, get_client
-from .logfields import safe as safe  # re-exported: its home was here
+from .logfields import safe
 from .signals import emit, token_verified
+from .tokens_jws import Parsed, read_unverified, unverified_ids, verify_signature
 
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
-# RFC 4648 3.5 / RFC 7515 2: a segment of length 2 or 3 (mod 4) ends in a character whose low 4 or 2
-# bits are unused and must be zero; otherwise several texts decode to the same bytes (one token, many
-# spellings, so a revocation list or replay store keyed on the text could be bypassed).
-_CANONICAL_LAST = {0: None, 2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
-_PADDING = {0: b"", 2: b"==", 3: b"="}
-_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+__all__ = [
+    "Parsed",
+    "TokenMemo",
+    "announce_verified",
+    "get_memo",
+    "read_unverified",
+    "reset_memo",
+    "safe",
+    "unverified_ids",
+    "validate_claims",
+    "verify_signature",
+    "verify_token",
+]
+
 _MAX_KID = 256
-_ALGORITHMS = get_default_algorithms()
 _NUMBER = (int, float)
-
-
-def _b64decode(segment: str) -> bytes:
-    """Decode one segment of canonical, unpadded base64url; anything else is a ValueError."""
-    rem = len(segment) % 4
-    if rem == 1 or not _B64URL.fullmatch(segment):
-        raise ValueError("not base64url")
-    last = _CANONICAL_LAST[rem]
-    if last is not None and segment[-1] not in last:
-        raise ValueError("non-canonical base64url (unused bits set)")
-    return binascii.a2b_base64(segment.encode("ascii").translate(_TO_STANDARD) + _PADDING[rem])
-
-
-def _reject_constant(name: str) -> Any:
-    # NaN and Infinity are not JSON (RFC 8259); Python's json would accept them.
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-# The C scanner behind decode(), called directly (set by JSONDecoder.__init__, absent from the stubs).
-_SCAN: Any = getattr(_DECODER, "scan_once")  # noqa: B009
-_HEADERS: dict[str, dict[str, Any]] = {}
-# Tokens from one key share one header text: its parse is kept (a pure function of the text, so safe
-# before verification), bounded in count and in the length of what is kept.
-_HEADERS_MAX, _HEADER_MAX_CHARS = 256, 512
-
-
-def _decode_json(text: str) -> Any:
-    try:
-        value, end = _SCAN(text, 0)
-    except StopIteration:
-        end = -1
-    if end != len(text):
-        # Whitespace around the value (valid JSON), or an error: the full decoder decides.
-        value = _DECODER.decode(text)
-    return value
-
-
-def _json_object(segment: str, what: str) -> dict[str, Any]:
-    try:
-        text = _b64decode(segment).decode("utf-8")
-        value = _decode_json(text)
-        if _SURROGATE_ESCAPE.search(text):
-            # "\ud800" escapes smuggle lone surrogates, which no UTF-8 text holds (RFC 8725 3.7, RFC 7493
-            # 2.1): refuse them here (UnicodeEncodeError), or every view rendering the claim would 500.
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except (ValueError, binascii.Error, RecursionError, UnicodeDecodeError):
-        raise MalformedToken(f"{what} is not base64url JSON") from None
-    if not isinstance(value, dict):
-        raise MalformedToken(f"{what} is not a JSON object")
-    return value
-
-
-def unverified_ids(raw: str | bytes) -> tuple[Any, Any]:
-    """The unverified ``kid`` and ``iss`` of a token, for a refusal's log line; (None, None) when unreadable."""
-    try:
-        parsed = read_unverified(raw, len(raw))
-    except TokenError:
-        return None, None
-    return parsed.header.get("kid"), parsed.payload.get("iss")
-
-
-class Parsed(NamedTuple):
-    """A compact JWS split and decoded, NOT verified."""
-
-    token: str
-    header: dict[str, Any]
-    payload: dict[str, Any]
-    signing_input: bytes
-    signature: bytes
-
-
-def read_unverified(raw: str | bytes, max_bytes: int) -> Parsed:
-    """Split and decode a compact JWS without verifying it; raise TokenError on bad shape."""
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("ascii")
-        except UnicodeDecodeError:
-            raise MalformedToken("token is not ASCII") from None
-    if len(raw) > max_bytes:
-        raise MalformedToken(f"token is {len(raw)} bytes, limit {max_bytes}", description="The token is too large.")
-    segments = raw.split(".")
-    if len(segments) == 5:
-        raise MalformedToken("JWE (5 segments)", description="Encrypted tokens are not accepted.")
-    if len(segments) != 3 or not all(segments[:2]):
-        raise MalformedToken(f"{len(segments)} segments, 3 expected")
-    header = _HEADERS.get(segments[0])
-    if header is None:
-        header = _read_header(segments[0])
-    payload = _json_object(segments[1], "payload")
-    try:
-        signature = _b64decode(segments[2])
-    except (ValueError, binascii.Error):
-        raise MalformedToken("signature is not base64url") from None
-    signing_input = f"{segments[0]}.{segments[1]}".encode("ascii")
-    return Parsed(raw, header, payload, signing_input, signature)
-
-
-def _read_header(segment: str) -> dict[str, Any]:
-    try:
-        header: dict[str, Any] = freeze(_json_object(segment, "header"))
-    except RecursionError:
-        raise MalformedToken("header nests too deeply") from None
-    if len(segment) <= _HEADER_MAX_CHARS:
-        if len(_HEADERS) >= _HEADERS_MAX:
-            _HEADERS.clear()
-        _HEADERS[segment] = header
-    return header
 
 
 def _check_header(header: Mapping[str, Any], issuer: IssuerSettings) -> tuple[str, str | None]:
@@ -191,10 +84,12 @@ def _check_header(header: Mapping[str, Any], issuer: IssuerSettings) -> tuple[st
 
 def _number(payload: Mapping[str, Any], name: str) -> float | None:
     value = payload.get(name)
-    if value is None and name not in payload:
-        return None
-    if isinstance(value, bool) or not isinstance(value, _NUMBER):
-        raise MalformedToken(f"{name} is not a number: {safe(value)}")
+    kind = type(value)
+    if kind is not int and kind is not float:  # JSON gives exactly these; anything else takes the long way
+        if value is None and name not in payload:
+            return None
+        if isinstance(value, bool) or not isinstance(value, _NUMBER):
+            raise MalformedToken(f"{name} is not a number: {safe(value)}")
     # JSON allows 1e400 (read as inf) and integers too large for a float, which would raise
     # OverflowError in the arithmetic below (a 500): neither is a meaningful NumericDate.
     if not _finite(value):
@@ -203,7 +98,10 @@ def _number(payload: Mapping[str, Any], name: str) -> float | None:
 
 
 def _finite(value: Any) -> bool:
+    kind = type(value)
     try:
+        if kind is int or kind is float:
+            return math.isfinite(value)
         return isinstance(value, _NUMBER) and not isinstance(value, bool) and math.isfinite(value)
     except OverflowError:
         return False
@@ -258,6 +156,8 @@ def _check_audience(payload: Mapping[str, Any], issuer: IssuerSettings) -> None:
             f"no aud, and client_id {safe(payload.get('client_id'))}; expected one of {list(expected)}"
         )
     aud = payload.get("aud")
+    if type(aud) is str and aud in expected:
+        return  # the common case: exactly the configured audience
     if not aud:
         raise InvalidAudience(f"no aud claim; expected one of {list(expected)}")
     values = [aud] if isinstance(aud, str) else aud
@@ -266,16 +166,6 @@ def _check_audience(payload: Mapping[str, Any], issuer: IssuerSettings) -> None:
     # MCP canonical URI rule: scheme and host case-insensitive, the path exact (audience.py).
     if not any_audience_matches(values, expected):
         raise InvalidAudience(f"aud {safe(aud)}, expected one of {list(expected)}")
-
-
-def verify_signature(parsed: Parsed, key: PublicKey, alg: str) -> None:
-    """Check the signature with PyJWT's algorithm implementation; raise TokenError when it fails."""
-    try:
-        ok = _ALGORITHMS[alg].verify(parsed.signing_input, key.key, parsed.signature)
-    except Exception:  # noqa: BLE001 - any failure inside the crypto is a bad signature, never a 500
-        ok = False
-    if not ok:
-        raise InvalidSignature(f"signature does not verify with key {key.kid!r} ({key.kty}, {alg})")
 
 
 # ---------------------------------------------------------------------------
@@ -352,6 +242,26 @@ register_reset("tokens.memo", reset_memo)
 
 # ---------------------------------------------------------------------------
 
+#: iss -> (settings, its Selected): a pure function of the configuration, kept for the next token; bounded,
+#: since with ``TENANTS: "*"`` every tenant name is a new iss.
+_selected: dict[str, tuple[Settings, Selected]] = {}
+_SELECTED_MAX = 1024
+
+
+def _select(s: Settings, iss: Any) -> Selected | None:
+    held = _selected.get(iss) if type(iss) is str else None
+    if held is not None and held[0] is s:
+        return held[1]
+    found = select(s, iss)
+    if found is not None and type(iss) is str:
+        if len(_selected) >= _SELECTED_MAX:
+            _selected.clear()
+        _selected[iss] = (s, found)
+    return found
+
+
+register_reset("tokens.selected", _selected.clear)
+
 
 def verify_token(
     raw: str | bytes, settings: Settings | None = None, *, now: float | None = None, dpop: bool = False
@@ -376,7 +286,7 @@ def verify_token(
     header, payload = parsed.header, parsed.payload
     iss = payload.get("iss")
     # No network request for an issuer nobody configured, no {tenant} template allows, nor ISSUER_RESOLVER vouches for.
-    selected = select_issuer(s, iss)
+    selected = _select(s, iss) or select_issuer(s, iss)
     issuer = selected.issuer  # the concrete issuer: iss is checked against it, users are keyed by it
     alg, kid = _check_header(header, issuer)
     client = get_client(selected.keys)  # tenants sharing a key set share this client and its cache entry
