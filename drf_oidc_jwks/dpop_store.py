@@ -32,7 +32,8 @@ __all__ = ["NONCE_WINDOW", "NonceIssuer", "ReplayStore", "replay_key"]
 
 #: Seconds a nonce window lasts; a nonce is accepted in its window and the next one.
 NONCE_WINDOW = 300
-_KEY_PREFIX = "drf_oidc_jwks:dpop:jti:v1:"
+#: v2: a 128-bit digest in base64url. Short on purpose: Django's cache checks every key character by character.
+_KEY_PREFIX = "drf_oidc_jwks:dpop:v2:"
 _NONCE_SALT = "drf_oidc_jwks.dpop.nonce"
 _NONCE_MAC_BYTES = 16
 
@@ -40,8 +41,9 @@ _NONCE_MAC_BYTES = 16
 def replay_key(jkt: str, jti: str) -> str:
     """The cache key recording one proof: a hash of its key's thumbprint and its ``jti`` (fixed length)."""
     # jkt is 43 base64url characters, so the NUL separator cannot be part of it: no two pairs share a key.
-    digest = hashlib.sha256(f"{jkt}\x00{jti}".encode("utf-8", "surrogatepass")).hexdigest()
-    return _KEY_PREFIX + digest
+    digest = hashlib.sha256(f"{jkt}\x00{jti}".encode("utf-8", "surrogatepass")).digest()
+    # 128 bits: a collision only refuses a proof, and aiming one at another client's entry is a 2**128 search.
+    return _KEY_PREFIX + b64url_encode(digest[:16])
 
 
 class ReplayStore:
