@@ -61,6 +61,7 @@ MAX_PROOF_BYTES = 8192
 _MAX_JTI = 256
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_JSON_SPACE = " \t\n\r"  # RFC 8259 2: the only whitespace around a JSON value
 _TYPES = frozenset({"dpop+jwt", "application/dpop+jwt"})
 
 
@@ -97,9 +98,11 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_
 
 def _json_object(segment: str, what: str) -> dict[str, Any]:
     try:
-        text = b64url_decode(segment).decode("utf-8")
-        value = _DECODER.decode(text)
-        if _SURROGATE_ESCAPE.search(text):
+        text = b64url_decode(segment).decode("utf-8").lstrip(_JSON_SPACE)
+        value, end = _DECODER.raw_decode(text)
+        if end != len(text) and text[end:].strip(_JSON_SPACE):
+            raise ValueError("extra data after the JSON value")
+        if "\\u" in text and _SURROGATE_ESCAPE.search(text):
             # "\ud800" escapes smuggle lone surrogates, which no UTF-8 text holds: UnicodeEncodeError here.
             json.dumps(value, ensure_ascii=False).encode("utf-8")
     except (ValueError, binascii.Error, RecursionError, UnicodeError):
@@ -130,7 +133,7 @@ def access_token_hash(access_token: str) -> str:
 def bound_jkt(payload: Mapping[str, Any]) -> str | None:
     """The ``cnf.jkt`` a verified token is bound to, or None when it carries no ``jkt`` confirmation."""
     cnf = payload.get("cnf")
-    if not isinstance(cnf, Mapping):
+    if type(cnf) is not dict and not isinstance(cnf, Mapping):  # dict first: the ABC check costs per request
         return None
     jkt = cnf.get("jkt")
     return jkt if isinstance(jkt, str) and jkt else None
@@ -210,7 +213,7 @@ def proof_key_cache_info() -> Any:
 
 def _split(proof: str) -> tuple[str, dict[str, Any], bytes, bytes]:
     segments = proof.split(".")
-    if len(segments) != 3 or not all(segments):
+    if len(segments) != 3 or "" in segments:
         raise InvalidDPoPProof(f"proof has {len(segments)} segments, a compact JWS has 3")
     if not proof.isascii():
         # A compact JWS is base64url and dots; a header's other bytes arrive as Latin-1 text.
@@ -264,8 +267,11 @@ def _check_claims(payload: Mapping[str, Any], method: str, url: str, access_toke
         raise InvalidDPoPProof("htu is not the request URL", description="The DPoP proof is for another URL.")
     if access_token is not None:
         ath = payload.get("ath")
-        if not isinstance(ath, str) or not hmac.compare_digest(
-            ath.encode("utf-8", "surrogatepass"), access_token_hash(access_token).encode("ascii")
+        # compare_digest takes ASCII text only: anything else is no base64url hash anyway.
+        if (
+            not isinstance(ath, str)
+            or not ath.isascii()
+            or not hmac.compare_digest(ath, access_token_hash(access_token))
         ):
             raise InvalidDPoPProof(
                 "ath absent or not the access token's hash", description="The DPoP proof is for another token."

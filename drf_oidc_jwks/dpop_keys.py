@@ -8,12 +8,12 @@ through the signature it verifies on each proof.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import hashlib
 import json
 import re
+import sys
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -57,10 +57,11 @@ _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "r", "t", 
 #: The public members a thumbprint hashes (RFC 7638 3.2), in the lexicographic order it requires.
 _THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}
 
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_B64URL = re.compile(rb"[A-Za-z0-9_-]*")
 #: The last character of canonical base64url by length mod 4: its unused low bits are zero (RFC 4648 3.5).
 _LAST_CHARS = {0: None, 2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _ALGORITHMS = get_default_algorithms()
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
 
@@ -71,18 +72,37 @@ Verifier = Callable[[bytes, bytes], None]
 def b64url_decode(segment: str) -> bytes:
     """Decode canonical unpadded base64url (RFC 7515 2); ValueError for padding, stray or non-zero trailing bits."""
     rest = len(segment) % 4
-    if rest == 1 or not _B64URL.fullmatch(segment):
+    if rest == 1:
+        raise ValueError("not base64url")
+    data = segment.encode("ascii")  # UnicodeEncodeError, a ValueError, for anything else
+    # "+", "/" and "=" are dropped before "-" and "_" become them: a length change means one was there.
+    standard = data.translate(_TO_STANDARD, b"+/=")
+    if len(standard) != len(data):
         raise ValueError("not base64url")
     last = _LAST_CHARS[rest]
     # Two spellings of one value would let one proof pass as two distinct strings.
     if last is not None and segment[-1] not in last:
         raise ValueError("not canonical base64url")
-    return binascii.a2b_base64(segment.encode("ascii").translate(_TO_STANDARD) + b"=" * (-rest % 4))
+    return _a2b_strict(standard + b"=" * (-rest % 4))
+
+
+if sys.version_info >= (3, 11):
+
+    def _a2b_strict(standard: bytes) -> bytes:
+        # Strict mode refuses any byte outside the alphabet (binascii.Error, a ValueError).
+        return binascii.a2b_base64(standard, strict_mode=True)
+
+else:  # pragma: no cover - Python 3.10
+
+    def _a2b_strict(standard: bytes) -> bytes:
+        if not _B64URL.fullmatch(standard.translate(_TO_URLSAFE).rstrip(b"=")):
+            raise ValueError("not base64url")
+        return binascii.a2b_base64(standard)
 
 
 def b64url_encode(raw: bytes) -> str:
     """Encode as unpadded base64url."""
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(raw, newline=False).rstrip(b"=").translate(_TO_URLSAFE).decode("ascii")
 
 
 def _canonical_json(members: Mapping[str, Any]) -> str:
