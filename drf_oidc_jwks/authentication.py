@@ -29,6 +29,7 @@ from .exceptions import (
 from .introspection import looks_like_jws
 from .logfields import fields
 from .refusals import insufficient_scope, resource_metadata_url
+from .resolver import handing_request
 from .tokens import safe, unverified_ids, verify_token
 
 # A project that forgot "drf_oidc_jwks" in INSTALLED_APPS hears it when DRF loads this class, not as a 500.
@@ -51,6 +52,12 @@ class JWKSAuthentication(BaseAuthentication):
     _get_user_takes_token: dict[type, bool] = {}
 
     def authenticate(self, request: Request) -> tuple[Any, Claims] | None:
+        """Run :meth:`authenticate_credentials` with the request handed to ``ISSUER_RESOLVER``."""
+        with handing_request(request):
+            return self.authenticate_credentials(request)
+
+    def authenticate_credentials(self, request: Request) -> tuple[Any, Claims] | None:
+        """The pipeline: header, raw token, validated token (Claims), user; errors become 401/403/503 here."""
         header = self.get_header(request)
         if header is None:
             return None

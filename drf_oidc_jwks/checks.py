@@ -46,6 +46,7 @@ CHECK_IDS: dict[str, str] = {
     "E024": "USER_CACHE_ALIAS names no entry of CACHES",
     "E025": "several issuers have INTROSPECTION and OPAQUE_TOKEN_ISSUER is unset, or it names none of them",
     "E026": "DPOP_NONCE is True but DPoPNonceMiddleware is not in MIDDLEWARE",
+    "E027": "ISSUER_RESOLVER cannot be imported, or is not callable",
     "W001": "AUDIENCE is None: tokens of the issuer for any audience are accepted",
     "W002": 'TENANTS is "*": tokens of every tenant of that identity provider are accepted',
     "W020": "the JWKS cache is a per-process LocMemCache while DEBUG is False",

@@ -126,6 +126,10 @@ PRESETS: dict[str, dict[str, ClaimPath]] = {
     },
 }
 
+#: The ``TENANT_CLAIM`` a ``{tenant}`` issuer of this ``PROVIDER`` gets when none is set: Entra's ``tid``
+#: is the tenant its ``iss`` names, in v1 and v2 tokens alike (Microsoft's multi-tenant validation).
+TENANT_CLAIMS: dict[str, str] = {"entra": "tid"}
+
 
 def _one_path(path: Any) -> str | tuple[str, ...]:
     if isinstance(path, str):

@@ -31,6 +31,7 @@ from .settings_keys import (
     first_issuer,
     issuer_entries,
     merge_issuer_keys,
+    resolver_only,
 )
 from .settings_opaque import opaque_issuer_problem
 from .settings_values import (
@@ -65,6 +66,7 @@ __all__ = [
     "is_loopback_host",
     "merge_issuer_keys",
     "parse",
+    "parse_issuer",
     "raw_setting",
     "register_reset",
     "reload_settings",
@@ -172,7 +174,9 @@ def parse(raw: Any) -> tuple[list[Problem], Settings | None]:
     problems += found
     issuers: list[IssuerSettings] = []
     seen: set[str] = set()
-    for where, entry in issuer_entries(raw) if "ISSUERS" in top else ():
+    if resolver_only(raw):  # ISSUER_RESOLVER alone: the per-issuer keys given here are what answers inherit
+        problems += _walk(tuple(k for k in ISSUER_TABLE if k.name in raw), raw, dict(top), None)[1]
+    for where, entry in issuer_entries(raw) if "ISSUERS" in top and not resolver_only(raw) else ():
         values, found = _walk(ISSUER_TABLE, entry, dict(top), where)
         problems += found
         if values.get("ISSUER") in seen:
@@ -190,6 +194,29 @@ def parse(raw: Any) -> tuple[list[Problem], Settings | None]:
     kwargs = {k.attr: top[k.name] for k in GLOBAL_TABLE}
     kwargs.update(issuers=tuple(issuers), by_issuer={i.issuer: i for i in issuers if "{tenant}" not in i.issuer})
     return problems, Settings(**kwargs)
+
+
+def parse_issuer(raw: Mapping[str, Any], entry: Any, where: str = "ISSUER_RESOLVER") -> IssuerSettings:
+    """Build one issuer's settings (an ``ISSUER_RESOLVER`` answer) exactly like an ``ISSUERS`` entry of ``raw``.
+
+    ImproperlyConfigured names every error (and the key); warnings are left out.
+    """
+    if not isinstance(entry, Mapping):
+        raise ImproperlyConfigured(f"drf_oidc_jwks.E003: {where} gave a {type(entry).__name__}, not a dict.")
+    problems = [
+        Problem("E002", f"{where} has a key {k!r} that is not per-issuer.", closest(k, list(ISSUER_KEYS)).strip())
+        for k in entry
+        if k not in ISSUER_KEYS
+    ]
+    top = _walk(GLOBAL_TABLE, raw, {}, None)[0]
+    values, found = _walk(ISSUER_TABLE, merge_issuer_keys(raw, entry), dict(top), where)
+    problems += found
+    if all(k.name in values for k in ISSUER_TABLE):
+        problems += [p for rule in ENTRY_RULES for p in rule(values, where)]
+    errors = [p for p in problems if p.error]
+    if errors:
+        raise _refusal(errors)
+    return IssuerSettings(**{k.attr: values[k.name] for k in ISSUER_TABLE})
 
 
 def validate(raw: Any) -> list[Problem]:

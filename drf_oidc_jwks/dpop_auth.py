@@ -36,13 +36,13 @@ NONCE_ATTR = "drf_oidc_jwks_dpop_nonce"
 
 
 def dpop_accepted(s: Settings) -> bool:
-    """Whether any issuer answers the DPoP scheme (``DPOP`` not ``"off"``)."""
-    return any(i.dpop != "off" for i in s.issuers)
+    """Whether any issuer answers the DPoP scheme (``DPOP`` not ``"off"``; an ``ISSUER_RESOLVER``'s may)."""
+    return any(i.dpop != "off" for i in s.issuers) or s.issuer_resolver is not None
 
 
 def bearer_accepted(s: Settings) -> bool:
-    """Whether any issuer still takes Bearer tokens (``DPOP`` not ``"required"``)."""
-    return any(i.dpop != "required" for i in s.issuers)
+    """Whether any issuer still takes Bearer tokens (``DPOP`` not ``"required"``; an ``ISSUER_RESOLVER``'s may)."""
+    return any(i.dpop != "required" for i in s.issuers) or s.issuer_resolver is not None
 
 
 def algorithms(s: Settings) -> list[str]:

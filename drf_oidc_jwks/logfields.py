@@ -16,6 +16,13 @@ FIELDS = ("code", "issuer", "kid")
 LOGGER = "drf_oidc_jwks"
 
 
+def safe(value: Any, limit: int = 64) -> str:
+    """Render an untrusted value for a log line: bounded and escaped."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text[:limit].encode("unicode_escape").decode("ascii")
+    return text + ("…" if len(str(value)) > limit else "")
+
+
 def fields(*, code: str | None = None, issuer: str | None = None, kid: str | None = None) -> dict[str, Any]:
     """The ``extra`` mapping of one log record: always all of :data:`FIELDS`."""
     return {"code": code, "issuer": issuer, "kid": kid}

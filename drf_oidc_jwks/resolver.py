@@ -19,16 +19,19 @@ requests for one issuer wait for a single call.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 
 from .exceptions import InvalidIssuer, KeySourceError
+from .logfields import safe
 
 __all__ = [
     "DEFAULT_TTL",
@@ -36,6 +39,8 @@ __all__ = [
     "DEFAULT_FAILURE_TTL",
     "DEFAULT_SIZE",
     "ResolverCache",
+    "current_request",
+    "handing_request",
     "load_resolver",
     "plausible_issuer",
 ]
@@ -54,6 +59,26 @@ Resolve = Callable[[str, Any], Any]
 
 # An absolute http(s) URL of printable ASCII with no whitespace, quotes or braces: anything else is no issuer.
 _PLAUSIBLE = re.compile(r"https?://[!#-z|~]+")
+
+
+# The request being authenticated, for the resolver's second argument: verify_token's signature carries
+# no request, and a context variable follows the request through threads and asyncio tasks alike.
+_request: contextvars.ContextVar[Any] = contextvars.ContextVar("drf_oidc_jwks_request", default=None)
+
+
+@contextmanager
+def handing_request(request: Any) -> Iterator[None]:
+    """Hand ``request`` to ``ISSUER_RESOLVER`` for tokens verified inside this block (JWKSAuthentication does)."""
+    token = _request.set(request)
+    try:
+        yield
+    finally:
+        _request.reset(token)
+
+
+def current_request() -> Any:
+    """The request being authenticated (see :func:`handing_request`), or None outside one."""
+    return _request.get()
 
 
 def plausible_issuer(iss: object) -> bool:
@@ -146,6 +171,19 @@ class ResolverCache(Generic[T]):
             event.set()
         return self._answer(outcome)
 
+    def peek(self, iss: object) -> T | None:
+        """The settings already resolved for ``iss`` and still fresh, else None; never calls the resolver."""
+        hit = self._known.get(iss) if isinstance(iss, str) else None
+        if hit is None or self.clock() >= hit.until:
+            return None
+        settings: T = hit.settings
+        return settings
+
+    def expires_in(self, iss: str) -> float:
+        """Seconds until the settings resolved for ``iss`` are asked for again (0 when none are held)."""
+        hit = self._known.get(iss)
+        return max(0.0, hit.until - self.clock()) if hit is not None else 0.0
+
     def _cached(self, key: str) -> _Outcome | None:
         now = self.clock()
         for store in (self._known, self._unknown):
@@ -166,8 +204,6 @@ class ResolverCache(Generic[T]):
         return settings
 
     def _resolve(self, iss: str, request: Any) -> _Outcome:
-        from .tokens import safe
-
         now = self.clock()
         self.calls += 1
         try:

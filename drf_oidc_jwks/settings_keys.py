@@ -208,6 +208,37 @@ def scopes_supported_list(value: Any, ctx: v.Context) -> tuple[str, ...]:
 _seconds, _positive = v.seconds(), v.seconds(positive=True)
 
 
+# --- ISSUER_RESOLVER (docs/multi-tenant.md): issuers looked up at run time, cached per process
+
+
+#: Filled by drf_oidc_jwks.issuer_lookup: imports an ``ISSUER_RESOLVER`` path (ImproperlyConfigured when it cannot).
+RESOLVER_LOADER: list[Callable[[str], object]] = []
+
+
+def resolver_path(value: Any, ctx: v.Context) -> str | None:
+    """``ISSUER_RESOLVER``: None or a dotted path (E013) to a function that imports (E027)."""
+    if value is None:
+        return None
+    try:
+        path: str = v.dotted_path(value, ctx)
+    except v.InvalidSettingError:
+        raise v.fail(
+            "E013", f"ISSUER_RESOLVER must be a dotted import path, not {value!r}.", 'e.g. "myapp.tenants.resolve".'
+        ) from None
+    for load in RESOLVER_LOADER:
+        try:
+            load(path)
+        except Exception as exc:  # noqa: BLE001 - whatever importing the user's module raises is this key's error
+            hint = "Point ISSUER_RESOLVER at a function resolve(unverified_iss, request) -> dict or None."
+            raise v.fail("E027", f"{type(exc).__name__}: {exc}"[:300], hint) from None
+    return path
+
+
+def resolver_only(raw: Mapping[str, Any]) -> bool:
+    """Whether ``ISSUER_RESOLVER`` is the only source of issuers (neither ``ISSUER`` nor ``ISSUERS`` given)."""
+    return raw.get("ISSUER_RESOLVER") is not None and "ISSUER" not in raw and raw.get("ISSUERS") is None
+
+
 @dataclass(frozen=True)
 class Settings:
     """The validated ``DRF_OIDC_JWKS`` setting: the deployment-wide keys, and the issuers."""
@@ -259,6 +290,12 @@ class Settings:
     # Scope hierarchies and scopes_supported (docs/authorization.md, MCP authorization 2026-07-28)
     scope_hierarchy: Mapping[str, tuple[str, ...]] = key("SCOPE_HIERARCHY", {}, scope_hierarchy)
     scopes_supported: tuple[str, ...] = key("SCOPES_SUPPORTED", (), scopes_supported_list)
+    # ISSUER_RESOLVER (docs/multi-tenant.md#a-resolver-over-a-django-model)
+    issuer_resolver: str | None = key("ISSUER_RESOLVER", None, resolver_path)
+    issuer_resolver_cache_ttl: float = key("ISSUER_RESOLVER_CACHE_TTL", 300, _seconds)
+    issuer_resolver_negative_ttl: float = key("ISSUER_RESOLVER_NEGATIVE_TTL", 60, _seconds)
+    issuer_resolver_failure_ttl: float = key("ISSUER_RESOLVER_FAILURE_TTL", 5, _seconds)
+    issuer_resolver_cache_size: int = key("ISSUER_RESOLVER_CACHE_SIZE", 1024, v.count)
     by_issuer: Mapping[str, IssuerSettings] = field(repr=False, default_factory=dict)
 
     def issuer_for(self, iss: Any) -> IssuerSettings | None:

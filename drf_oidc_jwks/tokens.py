@@ -43,8 +43,9 @@ from .exceptions import (
     TokenNotYetValid,
     UnsupportedAlgorithm,
 )
-from .issuer_lookup import select
+from .issuer_lookup import select_issuer
 from .jwks import JWKSClient, PublicKey, get_client
+from .logfields import safe as safe  # re-exported: its home was here
 from .signals import emit, token_verified
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
@@ -118,13 +119,6 @@ def unverified_ids(raw: str | bytes) -> tuple[Any, Any]:
     except TokenError:
         return None, None
     return parsed.header.get("kid"), parsed.payload.get("iss")
-
-
-def safe(value: Any, limit: int = 64) -> str:
-    """Render an untrusted value for a log line: bounded and escaped."""
-    text = value if isinstance(value, str) else repr(value)
-    text = text[:limit].encode("unicode_escape").decode("ascii")
-    return text + ("…" if len(str(value)) > limit else "")
 
 
 class Parsed(NamedTuple):
@@ -381,11 +375,8 @@ def verify_token(
     parsed = read_unverified(raw, s.max_token_bytes)
     header, payload = parsed.header, parsed.payload
     iss = payload.get("iss")
-    selected = select(s, iss)
-    if selected is None:
-        # No network request for an issuer nobody configured (nor one no {tenant} template allows).
-        configured = ", ".join(repr(i.issuer) for i in s.issuers)
-        raise InvalidIssuer(f"iss {safe(iss)} is not a configured ISSUER ({configured})")
+    # No network request for an issuer nobody configured, no {tenant} template allows, nor ISSUER_RESOLVER vouches for.
+    selected = select_issuer(s, iss)
     issuer = selected.issuer  # the concrete issuer: iss is checked against it, users are keyed by it
     alg, kid = _check_header(header, issuer)
     client = get_client(selected.keys)  # tenants sharing a key set share this client and its cache entry
@@ -399,7 +390,7 @@ def verify_token(
         raise MalformedToken("payload nests too deeply") from None
     if memo is not None:
         exp = payload.get("exp")
-        until = clock + s.token_cache_ttl
+        until = clock + min(s.token_cache_ttl, selected.resolved_for)  # a resolved issuer is asked again
         if isinstance(exp, _NUMBER) and not isinstance(exp, bool):
             until = min(until, exp + s.leeway)
         memo.put(digest, _Entry(claims, until, client, key))

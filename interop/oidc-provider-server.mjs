@@ -23,6 +23,14 @@
 //                                OP_WEB_CLIENT_SECRET (authorization code + PKCE) whose
 //                                backchannel_logout_uri is this URL
 //
+// Step-up (tests/interop/test_oidc_provider_step_up.py); unset, nothing changes:
+//   OP_STEP_UP_ACR_VALUES        space-separated acr values (acr_values_supported). Switches on
+//                                devInteractions and the web client as above; a login records the first
+//                                value as its acr, or the one the authorization request's acr_values
+//                                names among these (a stand-in for a second factor: devInteractions has
+//                                only its one login form). JWT access tokens from the authorization code
+//                                carry the login's acr, amr and auth_time (RFC 9068 2.2.1).
+//
 // Test-harness only: `POST /__rotate` (loopback only) generates a new RSA key, publishes it first
 // in the JWKS and signs with it from then on; the previous keys stay published. The issuer, port
 // and client stay the same, as with a real IdP rotating its keys.
@@ -89,7 +97,9 @@ function buildProvider(issuer, keys) {
     cookies: { keys: [randomBytes(16).toString("hex")] },
   };
   addOpaqueAndLogout(config);
+  addStepUp(config);
   const provider = new Provider(issuer, config);
+  if (stepUpAcrValues) recordLoginAcr(provider);
   provider.on("server_error", (ctx, err) => console.error("server_error", err));
   watchLogout(provider);
   return provider;
@@ -111,14 +121,7 @@ function addOpaqueAndLogout(config) {
   if (backchannelLogoutUri) {
     config.features.backchannelLogout = { enabled: true };
     config.features.devInteractions = { enabled: true };
-    config.scopes.push("openid");
-    config.clients.push({
-      client_id: process.env.OP_WEB_CLIENT_ID ?? "web-app",
-      client_secret: process.env.OP_WEB_CLIENT_SECRET ?? randomBytes(24).toString("hex"),
-      grant_types: ["authorization_code"],
-      response_types: ["code"],
-      redirect_uris: ["http://127.0.0.1/callback"],
-      token_endpoint_auth_method: "client_secret_basic",
+    addWebClient(config, {
       backchannel_logout_uri: backchannelLogoutUri,
       backchannel_logout_session_required: true,
     });
@@ -130,11 +133,63 @@ function addOpaqueAndLogout(config) {
     };
   }
 }
+// One web client (authorization code + PKCE) signing users in through devInteractions' forms.
+function addWebClient(config, extra) {
+  config.features.devInteractions = { enabled: true };
+  if (!config.scopes.includes("openid")) config.scopes.push("openid");
+  const clientId = process.env.OP_WEB_CLIENT_ID ?? "web-app";
+  const existing = config.clients.find((client) => client.client_id === clientId);
+  if (existing) {
+    Object.assign(existing, extra);
+    return;
+  }
+  config.clients.push({
+    client_id: clientId,
+    client_secret: process.env.OP_WEB_CLIENT_SECRET ?? randomBytes(24).toString("hex"),
+    grant_types: ["authorization_code"],
+    response_types: ["code"],
+    redirect_uris: ["http://127.0.0.1/callback"],
+    token_endpoint_auth_method: "client_secret_basic",
+    ...extra,
+  });
+}
 function watchLogout(provider) {
   provider.on("backchannel.error", (ctx, err, client) => console.error("backchannel.error", client.clientId, err));
   provider.on("backchannel.success", (ctx, client) => console.error("backchannel.success", client.clientId));
 }
 // --- end of opaque tokens and logout ---
+
+// --- step-up (RFC 9470): acr, amr and auth_time in access tokens (switched by OP_STEP_UP_ACR_VALUES) ---
+const stepUpAcrValues = process.env.OP_STEP_UP_ACR_VALUES?.split(" ").filter(Boolean);
+
+function addStepUp(config) {
+  if (!stepUpAcrValues) return;
+  addWebClient(config, {});
+  config.acrValues = stepUpAcrValues;
+  const clientCredentialsClaims = config.extraTokenClaims;
+  // oidc-provider puts acr/amr/auth_time in ID tokens only; the authorization code keeps the login's.
+  config.extraTokenClaims = async (ctx, token) => {
+    const code = ctx?.oidc?.entities?.AuthorizationCode;
+    if (token.kind !== "AccessToken" || !code) return clientCredentialsClaims(ctx, token);
+    return { acr: code.acr, amr: code.amr, auth_time: code.authTime };
+  };
+}
+
+// devInteractions finishes a login with only an account id: stamp the acr (and amr) the login achieved.
+function recordLoginAcr(provider) {
+  const finished = provider.interactionFinished.bind(provider);
+  provider.interactionFinished = async (req, res, result, options) => {
+    if (result?.login) {
+      const { params } = await provider.interactionDetails(req, res);
+      const asked = String(params.acr_values ?? "").split(" ");
+      const acr = stepUpAcrValues.find((value) => asked.includes(value)) ?? stepUpAcrValues[0];
+      const amr = acr === stepUpAcrValues[0] ? ["pwd"] : ["pwd", "otp"];
+      result = { ...result, login: { ...result.login, acr, amr } };
+    }
+    return finished(req, res, result, options);
+  };
+}
+// --- end of step-up ---
 
 const keys = [newKey("RSA"), newKey("EC")];
 let callback = null;

@@ -187,6 +187,12 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {"DRF_OIDC_JWKS": oidc(DPOP_NONCE=True), "MIDDLEWARE": ["django.middleware.common.CommonMiddleware"]},
         {"DRF_OIDC_JWKS": oidc(DPOP_NONCE=True), "MIDDLEWARE": ["drf_oidc_jwks.middleware.DPoPNonceMiddleware"]},
     ),
+    # ISSUER_RESOLVER (docs/multi-tenant.md)
+    (
+        "E027",
+        {"DRF_OIDC_JWKS": oidc(ISSUER_RESOLVER="testproject.api.tenants.no_such_function")},
+        {"DRF_OIDC_JWKS": oidc(ISSUER_RESOLVER="testproject.api.tenants.resolve")},
+    ),
 ]
 
 
@@ -246,7 +252,7 @@ def test_check_ids_are_stable():
     assert list(CHECK_IDS) == [
         "E001", "E002", "E003", "E004", "E005", "E006", "E007", "E008", "E009", "E010", "E011", "E012", "E013",
         "E014", "E015", "E016",
-        "E020", "E021", "E022", "E023", "E024", "E025", "E026",
+        "E020", "E021", "E022", "E023", "E024", "E025", "E026", "E027",
         "W001", "W002", "W020", "W021", "W022",
     ]  # fmt: skip
     assert all(re.fullmatch(r"[EW]0\d\d", i) for i in CHECK_IDS)

@@ -438,6 +438,24 @@ class ScopedReports(viewsets.ViewSet):
         return Response(status=204)
 
 
+def test_documented_scope_hierarchy_and_step_up_examples_answer_as_the_page_says(
+    oidc_settings: Any, issuer: Any, examples: Any
+) -> None:
+    import time
+
+    oidc_settings(SCOPE_HIERARCHY=examples.SCOPE_HIERARCHY)
+    files = examples.FileView.as_view()
+    assert run(files, issuer, {"scope": "files:admin"}, method="put").status_code == 200
+    assert run(files, issuer, {"scope": "files:write"}).status_code == 200
+    assert run(files, issuer, {"scope": "files:read"}, method="put").status_code == 403
+    pay, now = examples.PaymentView.as_view(), int(time.time())
+    good = {"acr": "phr", "auth_time": now - 10, "scope": "payments:write"}
+    assert run(pay, issuer, good, method="post").status_code == 201
+    for claims in ({**good, "acr": "pwd"}, {**good, "auth_time": now - 600}):
+        assert run(pay, issuer, claims, method="post").data["detail"].code == "insufficient_user_authentication"
+    assert run(pay, issuer, {**good, "scope": "payments:read"}, method="post").status_code == 403
+
+
 @pytest.mark.parametrize(
     ("actions", "method", "kwargs", "scope", "status"),
     [

@@ -19,9 +19,11 @@ may see them, ID tokens and client-credentials tokens):
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -359,6 +361,104 @@ def test_entra_app_only_token_is_a_service_principal(idp):
     me = ok(token)
     assert me["user"]["kind"] == "service" and me["roles"] == ["Jobs.Run"]
     assert not User.objects.exists()
+
+
+# Multi-tenant apps: the settings of docs/providers.md, two tenants, v2.0 and v1.0 tokens, one key set.
+
+OTHER_TENANT = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
+COMMON_KEYS = "https://login.microsoftonline.com/common/discovery/v2.0/keys"
+
+
+def documented_entra_multi_tenant_settings() -> dict[str, Any]:
+    """The DRF_OIDC_JWKS value of docs/providers.md's "Multi-tenant apps" section, executed as written."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "providers.md").read_text()
+    section = page.split("### Multi-tenant apps", 1)[1].split("\n## ", 1)[0]
+    [block] = re.findall(r"```python\n(.*?)```", section, re.S)
+    namespace: dict[str, Any] = {}
+    exec(block, namespace)  # noqa: S102 - our own documentation, run as a settings module would be
+    return dict(namespace["DRF_OIDC_JWKS"])
+
+
+@pytest.fixture
+def entra_tenants(settings: Any) -> Iterator[tuple[TestIssuer, Any]]:
+    """Entra's common key set on loopback, and the documented settings pointed at it (JWKS_URL only)."""
+    keys = TestIssuer(f"https://login.microsoftonline.com/{TENANT}/v2.0")
+    with keys.serve(issuer_is_server=False) as server:
+        value = documented_entra_multi_tenant_settings()
+        assert [entry["JWKS_URL"] for entry in value["ISSUERS"]] == [COMMON_KEYS, COMMON_KEYS]
+        value["ISSUERS"] = [{**entry, "JWKS_URL": server.url("/jwks.json")} for entry in value["ISSUERS"]]
+        settings.DRF_OIDC_JWKS = value
+        yield keys, server
+
+
+def entra_v1_claims(tenant: str, **changes: Any) -> dict[str, Any]:
+    """A v1.0 access token's claims: sts.windows.net issuer, the Application ID URI, appid, upn."""
+    claims = entra_claims(
+        iss=f"https://sts.windows.net/{tenant}/",
+        aud=f"api://{API_APP_ID}",
+        tid=tenant,
+        ver="1.0",
+        appid="1f2e3d4c-5b6a-7980-1a2b-3c4d5e6f7a8b",
+        azp=OMIT,
+        azpacr=OMIT,
+        preferred_username=OMIT,
+        upn="bob@fabrikam.com",
+        unique_name="bob@fabrikam.com",
+        oid="11111111-0000-0000-66f3-3332eca7ea81",
+    )
+    claims.update(changes)
+    return claims
+
+
+def test_the_documented_entra_multi_tenant_settings_accept_v2_and_v1_tokens_of_two_tenants_with_one_fetch(
+    entra_tenants,
+):
+    keys, server = entra_tenants
+    v2 = keys.token(sub="pairwise-ada", **entra_claims(iss=f"https://login.microsoftonline.com/{TENANT}/v2.0"))
+    v1 = keys.token(sub="pairwise-bob", **entra_v1_claims(OTHER_TENANT))
+    ada, bob = ok(v2), ok(v1)
+    assert (ada["tenant_id"], ada["user"]["username"]) == (TENANT, "ada@contoso.com")
+    assert (bob["tenant_id"], bob["user"]["username"]) == (OTHER_TENANT, "bob@fabrikam.com")
+    assert bob["claims"]["client_id"] == "1f2e3d4c-5b6a-7980-1a2b-3c4d5e6f7a8b"  # appid in v1.0 tokens
+    # Users are keyed by the concrete issuer and oid.
+    identities = sorted(OIDCIdentity.objects.values_list("issuer", "subject"))
+    assert identities == [
+        (f"https://login.microsoftonline.com/{TENANT}/v2.0", "00000000-0000-0000-66f3-3332eca7ea81"),
+        (f"https://sts.windows.net/{OTHER_TENANT}/", "11111111-0000-0000-66f3-3332eca7ea81"),
+    ]
+    # A v2.0 token of the other tenant and a v1.0 token of the first: still the one key set, fetched once.
+    ok(keys.token(**entra_claims(iss=f"https://login.microsoftonline.com/{OTHER_TENANT}/v2.0", tid=OTHER_TENANT)))
+    ok(keys.token(**entra_v1_claims(TENANT)))
+    assert server.total("/jwks.json") == 1
+
+
+@pytest.mark.parametrize(
+    ("claims", "why"),
+    [
+        (entra_claims(iss="https://login.microsoftonline.com/0a0a0a0a-1111-2222-3333-444455556666/v2.0"), "unlisted"),
+        (entra_claims(iss=f"https://login.microsoftonline.com/{TENANT}/v2.0", tid=OTHER_TENANT), "tid disagrees"),
+        (entra_v1_claims(OTHER_TENANT, tid=TENANT), "tid disagrees, v1.0"),
+        (entra_claims(iss=f"https://login.microsoftonline.com/{TENANT}/v2.0", tid=OMIT), "no tid"),
+    ],
+)
+def test_the_documented_entra_settings_refuse_other_tenants_and_a_tid_that_disagrees_with_iss(
+    entra_tenants, claims, why
+):
+    keys, server = entra_tenants
+    response = get(keys.token(**claims))
+    assert (response.status_code, response.json()["code"]) == (401, "invalid_issuer"), why
+
+
+def test_the_entra_preset_ties_a_templated_issuer_to_tid_and_an_explicit_tenant_claim_wins(settings):
+    from drf_oidc_jwks.conf import get_settings
+    from drf_oidc_jwks.issuer_lookup import index_for
+
+    entry = {"ISSUER": "https://login.microsoftonline.com/{tenant}/v2.0", "TENANTS": "*", "JWKS_URL": COMMON_KEYS}
+    cases = [("entra", {}, "tid"), ("entra", {"TENANT_CLAIM": "tenant"}, "tenant"), ("generic", {}, None)]
+    for provider, extra, expected in cases:
+        settings.DRF_OIDC_JWKS = {"AUDIENCE": API_APP_ID, "PROVIDER": provider, "ISSUERS": [{**entry, **extra}]}
+        match = index_for(get_settings()).find(f"https://login.microsoftonline.com/{TENANT}/v2.0")
+        assert match is not None and match.tenant_claim == expected, (provider, extra)
 
 
 # -- Amazon Cognito --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 # --8<-- [start:imports]
 from drf_oidc_jwks.permissions import (
+    HasAuthLevel,
     HasOrgRole,
     HasPermission,
     HasRole,
@@ -192,3 +193,38 @@ class TaskViewSet(TenantScopedMixin, viewsets.ModelViewSet):
 
 
 # --8<-- [end:related]
+
+
+# --8<-- [start:scope-hierarchy]
+# settings.py: DRF_OIDC_JWKS = {..., "SCOPE_HIERARCHY": SCOPE_HIERARCHY}
+SCOPE_HIERARCHY = {
+    "files:admin": ["files:write"],  # files:admin implies files:write, and so files:read
+    "files:write": ["files:read"],
+}
+
+
+class FileView(APIView):
+    permission_classes = [HasScope]
+    required_scopes = {"get": "files:read", "put": "files:write"}
+
+    def get(self, request: Request) -> Response:
+        return Response({"files": []})
+
+    def put(self, request: Request) -> Response:
+        return Response({"saved": True})
+
+
+# --8<-- [end:scope-hierarchy]
+
+
+# --8<-- [start:step-up]
+class PaymentView(APIView):
+    # A multi-factor login ("mfa" or "phr") of at most five minutes ago, and the payments scope. Separate
+    # entries: each refuses with its own answer (401 step-up challenge, 403 insufficient_scope).
+    permission_classes = [HasAuthLevel("mfa", "phr", max_age=300), HasScope("payments:write")]
+
+    def post(self, request: Request) -> Response:
+        return Response({"paid": True, "acr": request.auth.acr}, status=201)
+
+
+# --8<-- [end:step-up]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import authz_views
+from . import authz_views, step_up_views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("tenant/resources", authz_views.ResourceViewSet, basename="resource")
@@ -18,5 +18,8 @@ urlpatterns = [
     path("tenant/data", authz_views.TenantDataView.as_view(), name="tenant-data"),
     path("billing", authz_views.BillingView.as_view(), name="billing"),
     path("analytics", authz_views.AnalyticsView.as_view(), name="analytics"),
+    # Step-up (RFC 9470)
+    path("payments", step_up_views.PaymentView.as_view(), name="payments"),
+    path("account/security", step_up_views.AccountSecurityView.as_view(), name="account-security"),
     *router.urls,
 ]

@@ -48,3 +48,19 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+# --8<-- [start:model]
+class IdentityProvider(models.Model):
+    """A customer's identity provider: the table ``ISSUER_RESOLVER`` looks tokens' issuers up in."""
+
+    issuer = models.CharField(max_length=1024, unique=True)  # the exact iss, trailing slash and all
+    audience = models.CharField(max_length=200)
+    jwks_url = models.CharField(max_length=1024, blank=True, default="")  # blank: the issuer's discovery
+    active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.issuer
+
+
+# --8<-- [end:model]

@@ -11,17 +11,11 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import html
-import re
-import secrets
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import requests
@@ -29,45 +23,18 @@ import requests
 from drf_oidc_jwks.introspection import looks_like_jws
 from drf_oidc_jwks.testing import DPoPKey
 
-from .conftest import API_AUDIENCE, HTTP_TIMEOUT, DjangoServer, NodeServer, free_port, start_django, start_node_server
+from .conftest import API_AUDIENCE, HTTP_TIMEOUT, DjangoServer, free_port, start_django, start_node_server
+from .oidc_browser import WEB_CLIENT, Browser, Provider
 
 pytestmark = [pytest.mark.interop, pytest.mark.django_db]
 
 OPAQUE_AUDIENCE = API_AUDIENCE + "/opaque"
-WEB_CLIENT = "web-app"
-REDIRECT_URI = "http://127.0.0.1/callback"
 
 
 def _session() -> requests.Session:
     s = requests.Session()
     s.trust_env = False
     return s
-
-
-class Provider:
-    def __init__(self, node: NodeServer, client_id: str, client_secret: str, web_secret: str = "") -> None:
-        self.node, self.client_id, self.client_secret, self.web_secret = node, client_id, client_secret, web_secret
-        self.issuer = node.url
-        self.meta = _session().get(self.issuer + "/.well-known/openid-configuration", timeout=HTTP_TIMEOUT).json()
-
-    def client_credentials(self, resource: str) -> str:
-        r = _session().post(
-            self.meta["token_endpoint"],
-            data={"grant_type": "client_credentials", "resource": resource, "scope": "reports:read"},
-            auth=(self.client_id, self.client_secret),
-            timeout=HTTP_TIMEOUT,
-        )
-        assert r.status_code == 200, r.text
-        return str(r.json()["access_token"])
-
-    def revoke(self, token: str) -> None:
-        r = _session().post(
-            self.meta["revocation_endpoint"],
-            data={"token": token, "token_type_hint": "access_token"},
-            auth=(self.client_id, self.client_secret),
-            timeout=HTTP_TIMEOUT,
-        )
-        assert r.status_code == 200, r.text
 
 
 @pytest.fixture(scope="module")
@@ -168,80 +135,6 @@ def test_a_dpop_bound_opaque_token_is_introspected_and_held_to_its_key(settings,
 
 # ---------------------------------------------------------------------------
 # Back-channel logout
-
-
-class Browser:
-    """Drives oidc-provider's own HTML forms over HTTP, as a browser would (cookies, form posts, redirects)."""
-
-    def __init__(self, provider: Provider) -> None:
-        self.p, self.http = provider, _session()
-
-    def follow(self, response: requests.Response) -> requests.Response:
-        # Follow redirects by hand, stopping at the client's redirect_uri (nothing listens there).
-        while response.is_redirect:
-            target = urljoin(response.url, response.headers["Location"])
-            if target.startswith(REDIRECT_URI):
-                response.url = target
-                return response
-            response = self.http.get(target, allow_redirects=False, timeout=HTTP_TIMEOUT)
-        return response
-
-    def submit(self, page: requests.Response, fields: dict[str, str]) -> requests.Response:
-        action = re.search(r'<form[^>]*action="([^"]+)"', page.text)
-        assert action, page.text[:2000]
-        hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
-        data = {**{k: html.unescape(v) for k, v in hidden.items()}, **fields}
-        target = urljoin(page.url, html.unescape(action.group(1)))
-        return self.follow(self.http.post(target, data=data, allow_redirects=False, timeout=HTTP_TIMEOUT))
-
-    def sign_in(self, login: str) -> dict[str, Any]:
-        verifier = secrets.token_urlsafe(48)
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        params = {
-            "client_id": WEB_CLIENT,
-            "response_type": "code",
-            "scope": "openid reports:read",
-            "redirect_uri": REDIRECT_URI,
-            "resource": API_AUDIENCE,
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-            "state": secrets.token_urlsafe(8),
-        }
-        page = self.follow(
-            self.http.get(
-                self.p.meta["authorization_endpoint"], params=params, allow_redirects=False, timeout=HTTP_TIMEOUT
-            )
-        )
-        page = self.submit(page, {"login": login, "password": "any"})  # the login form
-        if not page.url.startswith(REDIRECT_URI):
-            page = self.submit(page, {})  # the consent form
-        code = parse_qs(urlsplit(page.url).query)["code"][0]
-        r = self.http.post(
-            self.p.meta["token_endpoint"],
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": REDIRECT_URI,
-                "code_verifier": verifier,
-                "resource": API_AUDIENCE,
-            },
-            auth=(WEB_CLIENT, self.p.web_secret),
-            timeout=HTTP_TIMEOUT,
-        )
-        assert r.status_code == 200, r.text
-        return dict(r.json())
-
-    def sign_out(self, id_token: str) -> None:
-        page = self.follow(
-            self.http.get(
-                self.p.meta["end_session_endpoint"],
-                params={"id_token_hint": id_token},
-                allow_redirects=False,
-                timeout=HTTP_TIMEOUT,
-            )
-        )
-        done = self.submit(page, {"logout": "yes"})  # the "Yes, sign me out" button
-        assert done.status_code == 200, done.text[:2000]
 
 
 @pytest.fixture(scope="module")

@@ -299,7 +299,7 @@ def build_report() -> dict[str, Any]:
             report["errors"].append(f"cache {alias!r} cannot be read: {cache_report['error']}")
     else:
         cache_report["error"] = "not in CACHES"
-    report["cache"] = cache_report
+    report["cache"], report["resolver"] = cache_report, s.issuer_resolver
     per_process = str(cache_report.get("backend", "")).endswith("LocMemCache")
     for issuer in s.issuers:
         report["issuers"].append(check_issuer(issuer, s, cache_ok, per_process))
@@ -357,6 +357,8 @@ class Command(BaseCommand):
                 w("  (a LocMemCache lives in each process: this command sees its own, not the server's)")
         for issuer in report["issuers"]:
             self.print_issuer(issuer)
+        if report.get("resolver"):  # not called: with no token there is no iss to ask it about
+            w(f"\nISSUER_RESOLVER {report['resolver']}: asked for every iss no configured issuer accepts")
         w("")
         if report["ok"] and any(i["status"] == "degraded" for i in report["issuers"]):
             w(self.style.WARNING("DEGRADED: cached keys verify tokens while the IdP is unreachable (see verdicts)."))

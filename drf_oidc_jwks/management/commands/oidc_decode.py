@@ -133,7 +133,8 @@ def _refusal(code: str, description: str, reason: str, s: Settings | None, iss: 
 def _context(code: str, iss: Any, s: Settings) -> str:
     """More of what the settings and the cache say, for the codes where it tells the fix."""
     if code == "invalid_issuer":
-        return "configured issuers: " + ", ".join(repr(i.issuer) for i in s.issuers)
+        resolver = f"; then ISSUER_RESOLVER {s.issuer_resolver} (its answer is logged)" if s.issuer_resolver else ""
+        return "configured issuers: " + ", ".join(repr(i.issuer) for i in s.issuers) + resolver
     issuer = s.issuer_for(iss)
     if issuer is None:
         return ""
