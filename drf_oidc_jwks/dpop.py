@@ -154,7 +154,8 @@ def check_binding(payload: Mapping[str, Any], proof: ProofResult) -> None:
     jkt = bound_jkt(payload)
     if jkt is None:
         raise InvalidDPoPProof("the token carries no cnf.jkt", description="The token is not bound to a DPoP key.")
-    if not hmac.compare_digest(jkt.encode("utf-8", "surrogatepass"), proof.jkt.encode("ascii")):
+    # compare_digest takes ASCII text only; a cnf.jkt that is not ASCII names no thumbprint of ours.
+    if not jkt.isascii() or not hmac.compare_digest(jkt, proof.jkt):
         raise InvalidDPoPProof(
             "proof key thumbprint differs from the token's cnf.jkt",
             description="The DPoP proof's key is not the key the token is bound to.",

@@ -215,3 +215,15 @@ def test_a_proof_with_non_ascii_text_is_refused_not_an_error(where):
     segments = signed(key, header_of(key)).split(".")
     segments[where] = "é" + segments[where]
     assert "ASCII" in refused(".".join(segments)).reason
+
+
+@pytest.mark.parametrize("jkt", ["é" * 43, "\udc80" * 43, "ü"])
+def test_a_token_whose_cnf_jkt_is_not_ascii_is_refused_not_an_error(jkt):
+    from drf_oidc_jwks.dpop import check_binding
+
+    key = DPoPKey("ES256")
+    result = check(signed(key, header_of(key)))
+    with pytest.raises(InvalidDPoPProof) as info:
+        check_binding({"cnf": {"jkt": jkt}}, result)
+    assert "cnf.jkt" in info.value.reason
+    check_binding({"cnf": {"jkt": key.jkt}}, result)
