@@ -130,7 +130,9 @@ def dpop_requests(factory: Any, client: Any, tokens: list[str]) -> list[Any]:
     """DRF requests with ``Authorization: DPoP`` and a fresh proof each (made untimed: a proof is good once)."""
     from rest_framework.request import Request
 
-    return [Request(factory.get("/api/me", **client.headers(t, "GET", "http://testserver/api/me"))) for t in tokens]
+    # With the Host header every HTTP/1.1 client sends (the factory leaves it out; get_host() then rebuilds it).
+    headers = [client.headers(t, "GET", "http://testserver/api/me") for t in tokens]
+    return [Request(factory.get("/api/me", HTTP_HOST="testserver", **h)) for h in headers]
 
 
 def cache_add() -> Callable[[Any], None]:

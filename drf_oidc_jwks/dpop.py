@@ -10,7 +10,6 @@ next step, once the token's ``cnf.jkt`` is known to match: :mod:`drf_oidc_jwks.d
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import hashlib
@@ -21,55 +20,48 @@ import re
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
-from jwt.algorithms import get_default_algorithms
-
+from .dpop_keys import (
+    KEY_CACHE_SIZE,
+    MIN_RSA_BITS,
+    SUPPORTED_ALGORITHMS,
+    Verifier,
+    b64url_decode,
+    b64url_encode,
+    jwk_thumbprint,
+    public_key,
+)
 from .dpop_urls import normalize_htu
 from .exceptions import InvalidDPoPProof, SenderConstrained
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
     "MAX_PROOF_BYTES",
+    "MIN_RSA_BITS",
     "SUPPORTED_ALGORITHMS",
     "ProofResult",
     "access_token_hash",
+    "b64url_decode",
+    "b64url_encode",
     "bound_jkt",
     "check_algorithms",
     "check_binding",
     "check_proof",
     "jwk_thumbprint",
     "normalize_htu",
+    "proof_key_cache_info",
 ]
 
 #: ``DPOP_ALGORITHMS`` by default (DESIGN.md).
 DEFAULT_ALGORITHMS: tuple[str, ...] = ("ES256", "EdDSA", "RS256", "PS256")
 
-#: Every proof algorithm we can verify, with the key type (and curves) it needs. HMAC and ``none``
-#: are absent on purpose: a proof must be signed by the client's own asymmetric key.
-_KEY_FOR_ALG: dict[str, tuple[str, tuple[str, ...]]] = {
-    **{f"{p}{n}": ("RSA", ()) for p in ("RS", "PS") for n in ("256", "384", "512")},
-    "ES256": ("EC", ("P-256",)),
-    "ES384": ("EC", ("P-384",)),
-    "ES512": ("EC", ("P-521",)),
-    "EdDSA": ("OKP", ("Ed25519", "Ed448")),
-}
-SUPPORTED_ALGORITHMS: frozenset[str] = frozenset(_KEY_FOR_ALG)
-
 #: Proofs larger than this are refused before any parsing (an RSA-4096 proof with a nonce is about 2.5 KB).
 MAX_PROOF_BYTES = 8192
-MIN_RSA_BITS = 2048
 _MAX_JTI = 256
 
-#: Members that only a private or symmetric key has (RFC 7518 6.2.2, 6.3.2, 6.4; RFC 8037 2).
-_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "r", "t", "k"})
-#: The public members a thumbprint hashes (RFC 7638 3.2), in the lexicographic order it requires.
-_THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}
-
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_ALGORITHMS = get_default_algorithms()
+_JSON_SPACE = " \t\n\r"  # RFC 8259 2: the only whitespace around a JSON value
 _TYPES = frozenset({"dpop+jwt", "application/dpop+jwt"})
 
 
@@ -89,33 +81,15 @@ class ProofResult:
     jwk: Mapping[str, Any]
 
 
-def b64url_decode(segment: str) -> bytes:
-    """Decode canonical unpadded base64url (RFC 7515 2); ValueError for padding, stray or non-zero trailing bits."""
-    if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
-        raise ValueError("not base64url")
-    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    # Two spellings of one value would let one proof pass as two distinct strings.
-    if b64url_encode(raw) != segment:
-        raise ValueError("not canonical base64url")
-    return raw
-
-
-def b64url_encode(raw: bytes) -> str:
-    """Encode as unpadded base64url."""
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            # RFC 7515 4 / RFC 8725 3.12: a duplicate member is read differently by different parsers.
-            raise ValueError("duplicate member")
-        out[key] = value
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        # RFC 7515 4 / RFC 8725 3.12: a duplicate member is read differently by different parsers.
+        raise ValueError("duplicate member")
     return out
 
 
@@ -124,9 +98,11 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_
 
 def _json_object(segment: str, what: str) -> dict[str, Any]:
     try:
-        text = b64url_decode(segment).decode("utf-8")
-        value = _DECODER.decode(text)
-        if _SURROGATE_ESCAPE.search(text):
+        text = b64url_decode(segment).decode("utf-8").lstrip(_JSON_SPACE)
+        value, end = _DECODER.raw_decode(text)
+        if end != len(text) and text[end:].strip(_JSON_SPACE):
+            raise ValueError("extra data after the JSON value")
+        if "\\u" in text and _SURROGATE_ESCAPE.search(text):
             # "\ud800" escapes smuggle lone surrogates, which no UTF-8 text holds: UnicodeEncodeError here.
             json.dumps(value, ensure_ascii=False).encode("utf-8")
     except (ValueError, binascii.Error, RecursionError, UnicodeError):
@@ -149,22 +125,6 @@ def check_algorithms(algorithms: Collection[str]) -> tuple[str, ...]:
     return tuple(algorithms)
 
 
-def _canonical_json(members: Mapping[str, Any]) -> str:
-    # The members in lexicographic order, no whitespace (RFC 7638 3.3); all are ASCII strings.
-    return json.dumps(members, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-
-
-def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
-    """The RFC 7638 SHA-256 thumbprint of a public JWK (RSA, EC, OKP), base64url; ValueError for other keys."""
-    members = _THUMBPRINT_MEMBERS.get(jwk.get("kty"))  # type: ignore[arg-type]
-    if members is None:
-        raise ValueError("thumbprints are defined here for RSA, EC and OKP keys only")
-    values = {name: jwk.get(name) for name in members}
-    if not all(isinstance(v, str) for v in values.values()):
-        raise ValueError(f"a {jwk.get('kty')} key needs string members {list(members)}")
-    return b64url_encode(hashlib.sha256(_canonical_json(values).encode("utf-8")).digest())
-
-
 def access_token_hash(access_token: str) -> str:
     """``ath``: base64url(SHA-256(ASCII of the access token)) (RFC 9449 4.2)."""
     return b64url_encode(hashlib.sha256(access_token.encode("ascii", "surrogateescape")).digest())
@@ -173,7 +133,7 @@ def access_token_hash(access_token: str) -> str:
 def bound_jkt(payload: Mapping[str, Any]) -> str | None:
     """The ``cnf.jkt`` a verified token is bound to, or None when it carries no ``jkt`` confirmation."""
     cnf = payload.get("cnf")
-    if not isinstance(cnf, Mapping):
+    if type(cnf) is not dict and not isinstance(cnf, Mapping):  # dict first: the ABC check costs per request
         return None
     jkt = cnf.get("jkt")
     return jkt if isinstance(jkt, str) and jkt else None
@@ -194,7 +154,8 @@ def check_binding(payload: Mapping[str, Any], proof: ProofResult) -> None:
     jkt = bound_jkt(payload)
     if jkt is None:
         raise InvalidDPoPProof("the token carries no cnf.jkt", description="The token is not bound to a DPoP key.")
-    if not hmac.compare_digest(jkt.encode("utf-8", "surrogatepass"), proof.jkt.encode("ascii")):
+    # compare_digest takes ASCII text only; a cnf.jkt that is not ASCII names no thumbprint of ours.
+    if not jkt.isascii() or not hmac.compare_digest(jkt, proof.jkt):
         raise InvalidDPoPProof(
             "proof key thumbprint differs from the token's cnf.jkt",
             description="The DPoP proof's key is not the key the token is bound to.",
@@ -202,15 +163,21 @@ def check_binding(payload: Mapping[str, Any], proof: ProofResult) -> None:
 
 
 def _one_proof(proof: str | Sequence[str], max_bytes: int) -> str:
-    values = [proof] if isinstance(proof, str) else list(proof)
-    if not all(isinstance(v, str) for v in values):
-        raise InvalidDPoPProof("DPoP header values are not text")
-    if not values:
-        raise InvalidDPoPProof("no DPoP header", description="A DPoP proof header is required.")
-    if len(values) > 1 or any("," in v for v in values):
+    if isinstance(proof, str):
+        value = proof
+    else:
+        values = list(proof)
+        if not all(isinstance(v, str) for v in values):
+            raise InvalidDPoPProof("DPoP header values are not text")
+        if not values:
+            raise InvalidDPoPProof("no DPoP header", description="A DPoP proof header is required.")
+        if len(values) > 1:
+            raise InvalidDPoPProof("more than one DPoP header", description="Exactly one DPoP proof header is allowed.")
+        value = values[0]
+    if "," in value:
         # Servers join repeated headers with commas; a proof JWT never holds one (RFC 9449 4.3 check 1).
         raise InvalidDPoPProof("more than one DPoP header", description="Exactly one DPoP proof header is allowed.")
-    value = values[0].strip()
+    value = value.strip()
     if not value:
         raise InvalidDPoPProof("empty DPoP header", description="A DPoP proof header is required.")
     if len(value) > max_bytes:
@@ -218,54 +185,6 @@ def _one_proof(proof: str | Sequence[str], max_bytes: int) -> str:
             f"proof is {len(value)} bytes, limit {max_bytes}", description="The DPoP proof is too large."
         )
     return value
-
-
-def _public_key(jwk: Any, alg: str) -> tuple[Mapping[str, Any], Any, str]:
-    """The public members, verification key and thumbprint of the proof's ``jwk`` for ``alg``; refuse others."""
-    if not isinstance(jwk, dict):
-        raise InvalidDPoPProof("jwk header absent or not an object")
-    private = sorted(_PRIVATE_MEMBERS & jwk.keys())
-    if private:
-        # A client that sends its private key has lost it; never accept such a proof (RFC 9449 4.3 check 5).
-        raise InvalidDPoPProof(
-            f"jwk holds private members {private}", description="The DPoP proof's key is not public."
-        )
-    kty, (want_kty, curves) = jwk.get("kty"), _KEY_FOR_ALG[alg]
-    if kty != want_kty:
-        raise InvalidDPoPProof(f"{alg} needs a {want_kty} key, the jwk is {str(kty)[:16]!r}")
-    if curves and jwk.get("crv") not in curves:
-        raise InvalidDPoPProof(f"{alg} needs curve {'/'.join(curves)}, the jwk is {str(jwk.get('crv'))[:16]!r}")
-    declared = jwk.get("alg")
-    if declared is not None and declared != alg:
-        raise InvalidDPoPProof(f"jwk alg {str(declared)[:16]!r} differs from the proof's alg {alg}")
-    public = {name: jwk.get(name) for name in _THUMBPRINT_MEMBERS[want_kty]}
-    if not all(isinstance(value, str) for value in public.values()):
-        raise InvalidDPoPProof(f"jwk members {sorted(public)} are not all strings")
-    key, jkt = _build_key(alg, _canonical_json(public))
-    return MappingProxyType(public), key, jkt
-
-
-@functools.lru_cache(maxsize=4096)
-def _build_key(alg: str, canonical: str) -> tuple[Any, str]:
-    """Key and thumbprint of one public JWK: memoised, since a client signs every proof with the same key."""
-    public: dict[str, str] = json.loads(canonical)
-    for name, value in public.items():
-        if name not in ("kty", "crv") and not _canonical(value):
-            raise InvalidDPoPProof(f"jwk member {name} is not canonical base64url")
-    try:
-        key = _ALGORITHMS[alg].from_jwk(public)
-    except Exception:  # noqa: BLE001 - any key the crypto cannot build is a refused proof, never a 500
-        raise InvalidDPoPProof(f"jwk is not a valid {public['kty']} key") from None
-    if public["kty"] == "RSA" and key.key_size < MIN_RSA_BITS:
-        raise InvalidDPoPProof(f"RSA key of {key.key_size} bits, minimum {MIN_RSA_BITS}")
-    return key, b64url_encode(hashlib.sha256(canonical.encode("utf-8")).digest())
-
-
-def _canonical(value: str) -> bool:
-    try:
-        return bool(b64url_decode(value))
-    except (ValueError, binascii.Error):
-        return False
 
 
 def _check_header(header: Mapping[str, Any], algorithms: Collection[str]) -> str:
@@ -280,25 +199,33 @@ def _check_header(header: Mapping[str, Any], algorithms: Collection[str]) -> str
     return alg
 
 
-@functools.lru_cache(maxsize=4096)
-def _checked_header(segment: str, algorithms: tuple[str, ...]) -> tuple[str, Mapping[str, Any], Any, str]:
-    """alg, public jwk, key and thumbprint of a proof header: memoised, since a client's header never changes."""
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
+def _checked_header(segment: str, algorithms: tuple[str, ...]) -> tuple[str, Mapping[str, Any], Verifier, str]:
+    """alg, public jwk, verifier and thumbprint of a proof header, memoised: a client's header never changes."""
     header = _json_object(segment, "header")
     alg = _check_header(header, algorithms)
-    return (alg, *_public_key(header.get("jwk"), alg))
+    return (alg, *public_key(header.get("jwk"), alg))
+
+
+def proof_key_cache_info() -> Any:
+    """Hits, misses and size of the per-process cache of proof headers and keys (``functools`` cache info)."""
+    return _checked_header.cache_info()
 
 
 def _split(proof: str) -> tuple[str, dict[str, Any], bytes, bytes]:
     segments = proof.split(".")
-    if len(segments) != 3 or not all(segments):
+    if len(segments) != 3 or "" in segments:
         raise InvalidDPoPProof(f"proof has {len(segments)} segments, a compact JWS has 3")
-    header = segments[0]
-    payload = _json_object(segments[1], "payload")
+    if not proof.isascii():
+        # A compact JWS is base64url and dots; a header's other bytes arrive as Latin-1 text.
+        raise InvalidDPoPProof("proof is not ASCII")
+    header, body, signature = segments
+    payload = _json_object(body, "payload")
     try:
-        signature = b64url_decode(segments[2])
+        raw_signature = b64url_decode(signature)
     except (ValueError, binascii.Error):
         raise InvalidDPoPProof("proof signature is not base64url") from None
-    return header, payload, f"{segments[0]}.{segments[1]}".encode("ascii"), signature
+    return header, payload, proof[: len(header) + 1 + len(body)].encode("ascii"), raw_signature
 
 
 def _iat(payload: Mapping[str, Any], max_age: float, leeway: float, now: float) -> float:
@@ -341,8 +268,11 @@ def _check_claims(payload: Mapping[str, Any], method: str, url: str, access_toke
         raise InvalidDPoPProof("htu is not the request URL", description="The DPoP proof is for another URL.")
     if access_token is not None:
         ath = payload.get("ath")
-        if not isinstance(ath, str) or not hmac.compare_digest(
-            ath.encode("utf-8", "surrogatepass"), access_token_hash(access_token).encode("ascii")
+        # compare_digest takes ASCII text only: anything else is no base64url hash anyway.
+        if (
+            not isinstance(ath, str)
+            or not ath.isascii()
+            or not hmac.compare_digest(ath, access_token_hash(access_token))
         ):
             raise InvalidDPoPProof(
                 "ath absent or not the access token's hash", description="The DPoP proof is for another token."
@@ -372,13 +302,11 @@ def check_proof(
     raw = _one_proof(proof, max_bytes)
     header, payload, signing_input, signature = _split(raw)
     # Refusals raise, so only headers that passed every check are memoised.
-    alg, jwk, key, jkt = _checked_header(header, tuple(algorithms))
+    alg, jwk, verify, jkt = _checked_header(header, algorithms if isinstance(algorithms, tuple) else tuple(algorithms))
     try:
-        ok = _ALGORITHMS[alg].verify(signing_input, key, signature)
+        verify(signature, signing_input)
     except Exception:  # noqa: BLE001 - any failure inside the crypto is a bad signature, never a 500
-        ok = False
-    if not ok:
-        raise InvalidDPoPProof(f"signature does not verify with the proof's own jwk ({alg})")
+        raise InvalidDPoPProof(f"signature does not verify with the proof's own jwk ({alg})") from None
     jti, htm, htu = _check_claims(payload, method, url, access_token)
     iat = _iat(payload, max_age, leeway, clock)
     nonce = payload.get("nonce")

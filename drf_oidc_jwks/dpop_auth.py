@@ -16,6 +16,7 @@ from .claims import Claims
 from .conf import IssuerSettings, Settings
 from .dpop import ProofResult, check_binding, check_proof
 from .dpop_store import NonceIssuer, ReplayStore
+from .dpop_urls import request_url
 from .exceptions import DPoPRequired, InvalidDPoPProof, TokenError, UseDPoPNonce
 
 __all__ = [
@@ -76,12 +77,15 @@ def _issuer(s: Settings, claims: Claims) -> IssuerSettings:
 def check_request(request: Any, raw: str, claims: Claims, s: Settings) -> ProofResult:
     """Check the request's ``DPoP`` proof for the verified token ``raw``; record it once; raise TokenError."""
     issuer = _issuer(s, claims)
-    meta = request.META
+    # Django's HttpRequest under DRF's Request: the same answers, without DRF's attribute proxy on each read.
+    http = getattr(request, "_request", request)
+    header = http.META.get("HTTP_DPOP")
     nonces = NonceIssuer() if s.dpop_nonce else None
     proof = check_proof(
-        meta["HTTP_DPOP"] if isinstance(meta.get("HTTP_DPOP"), str) else [],
-        method=request.method or "",
-        url=request.build_absolute_uri(),
+        header if isinstance(header, str) else [],
+        method=http.method or "",
+        # get_host() checks ALLOWED_HOSTS: a proof made for a host this site does not serve never matches.
+        url=request_url(http.scheme, http.get_host(), http.path),
         access_token=raw,
         algorithms=issuer.dpop_algorithms,
         max_age=issuer.dpop_proof_max_age,

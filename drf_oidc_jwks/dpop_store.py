@@ -18,21 +18,24 @@ import hmac
 import logging
 import math
 import struct
+import threading
 import time
 from collections.abc import Callable, Sequence
 
 from django.core.cache import BaseCache, caches
 
+from .conf import register_reset
 from .dpop import ProofResult, b64url_decode, b64url_encode
 from .exceptions import InvalidDPoPProof, ReplayCacheUnavailable, UseDPoPNonce
 
 logger = logging.getLogger("drf_oidc_jwks")
 
-__all__ = ["NONCE_WINDOW", "NonceIssuer", "ReplayStore", "replay_key"]
+__all__ = ["NONCE_WINDOW", "NonceIssuer", "ReplayStore", "replay_key", "reset_stores"]
 
 #: Seconds a nonce window lasts; a nonce is accepted in its window and the next one.
 NONCE_WINDOW = 300
-_KEY_PREFIX = "drf_oidc_jwks:dpop:jti:v1:"
+#: v2: a 128-bit digest in base64url. Short on purpose: Django's cache checks every key character by character.
+_KEY_PREFIX = "drf_oidc_jwks:dpop:v2:"
 _NONCE_SALT = "drf_oidc_jwks.dpop.nonce"
 _NONCE_MAC_BYTES = 16
 
@@ -40,8 +43,9 @@ _NONCE_MAC_BYTES = 16
 def replay_key(jkt: str, jti: str) -> str:
     """The cache key recording one proof: a hash of its key's thumbprint and its ``jti`` (fixed length)."""
     # jkt is 43 base64url characters, so the NUL separator cannot be part of it: no two pairs share a key.
-    digest = hashlib.sha256(f"{jkt}\x00{jti}".encode("utf-8", "surrogatepass")).hexdigest()
-    return _KEY_PREFIX + digest
+    digest = hashlib.sha256(f"{jkt}\x00{jti}".encode("utf-8", "surrogatepass")).digest()
+    # 128 bits: a collision only refuses a proof, and aiming one at another client's entry is a 2**128 search.
+    return _KEY_PREFIX + b64url_encode(digest[:16])
 
 
 class ReplayStore:
@@ -52,8 +56,16 @@ class ReplayStore:
 
     @classmethod
     def for_alias(cls, alias: str) -> ReplayStore:
-        """The store in Django's cache ``alias`` (``JWKS_CACHE_ALIAS``)."""
-        return cls(caches[alias])
+        """The store in Django's cache ``alias`` (``JWKS_CACHE_ALIAS``), kept per thread until settings change."""
+        # caches[alias] costs a context-local lookup per request. Per thread, not per process: Django gives each
+        # thread its own cache object because some clients (pymemcache, pylibmc) are not thread-safe.
+        local = _local
+        if local.generation != _generation[0]:
+            local.stores, local.generation = {}, _generation[0]
+        store = local.stores.get((cls, alias))
+        if store is None:
+            store = local.stores[(cls, alias)] = cls(caches[alias])
+        return store
 
     def remember(self, proof: ProofResult, *, max_age: float, leeway: float, now: float | None = None) -> None:
         """Record ``proof``; raise InvalidDPoPProof when it was seen before, ReplayCacheUnavailable on a cache error.
@@ -70,6 +82,24 @@ class ReplayStore:
             raise ReplayCacheUnavailable(f"DPoP replay cache unreachable ({type(exc).__name__})") from None
         if not added:
             raise InvalidDPoPProof("jti already used: a replayed proof", description="The DPoP proof was already used.")
+
+
+class _ThreadStores(threading.local):
+    generation = -1
+    stores: dict[tuple[type[ReplayStore], str], ReplayStore]
+
+
+_local = _ThreadStores()
+#: Bumped by reset_stores(): every thread drops its stores at its next request.
+_generation = [0]
+
+
+def reset_stores() -> None:
+    """Have every thread look its stores up again (settings or ``CACHES`` changed, or tests)."""
+    _generation[0] += 1
+
+
+register_reset("dpop_store.stores", reset_stores)
 
 
 def _window_bytes(window: int) -> bytes:

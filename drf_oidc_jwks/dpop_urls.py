@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 from urllib.parse import quote, unquote, urlsplit
 
+from django.utils.encoding import escape_uri_path
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 #: RFC 3986 3.3 pchar (unreserved, sub-delims, ":" and "@") plus "/": left as they are; all else percent-encoded.
 _PATH_SAFE = "-._~!$&'()*+,;=:@/"
@@ -57,3 +59,13 @@ def normalize_htu(url: str) -> str:
         raise ValueError("relative path")  # urlsplit gives none with a host; kept as a guard
     path = remove_dot_segments(decoded) if decoded else "/"
     return f"{scheme}://{netloc}{quote(path, safe=_PATH_SAFE, errors='surrogateescape')}"
+
+
+@functools.lru_cache(maxsize=1024)  # the same few (scheme, host, path) come back on every request
+def request_url(scheme: str, host: str, path: str) -> str:
+    """The request's absolute URL without query: what ``build_absolute_uri()`` starts with, for ``htu``.
+
+    ``scheme`` and ``host`` as Django derives them (``request.scheme``, ``request.get_host()``: proxy settings and
+    ``ALLOWED_HOSTS`` apply), ``path`` as Django routes it (``request.path``).
+    """
+    return f"{scheme}://{host}{escape_uri_path(path)}"

@@ -359,3 +359,41 @@ def test_oidc_decode_says_dpop_required_for_a_bearer_token(dpop, issuer) -> None
     dpop(DPOP="required")
     status, result = decode(issuer.token())
     assert status == 1 and result["refusal"]["code"] == "dpop_required"
+
+
+@pytest.mark.parametrize(
+    ("path", "script_name"),
+    [
+        ("/api/me", ""),
+        ("/a b/ü?x=1", ""),
+        ("/a%25b/%7e/%3F", ""),
+        ("//double/slash", ""),
+        ("/x/./y/../z", ""),
+        ("/x/..", ""),
+        ("/api/me", "/prefix"),
+    ],
+)
+def test_the_htu_url_is_build_absolute_uri_without_its_query(settings, path, script_name) -> None:
+    from django.test import RequestFactory
+
+    from drf_oidc_jwks.dpop_urls import normalize_htu, request_url
+
+    settings.ALLOWED_HOSTS = ["api.test"]
+    request = RequestFactory().get(path, SCRIPT_NAME=script_name, HTTP_HOST="api.test:8443")
+    url = request_url(request.scheme, request.get_host(), request.path)
+    absolute = request.build_absolute_uri().partition("?")[0]
+    # Django resolves "/./" and "/../" itself (urljoin); htu's normal form resolves every dot segment.
+    assert url == absolute or "/." in path
+    assert normalize_htu(url) == normalize_htu(absolute)
+    assert url.startswith(f"http://api.test:8443{script_name}/")
+
+
+def test_a_proof_for_a_host_outside_allowed_hosts_is_refused_before_it_is_compared(dpop, settings, issuer, key, api):
+    # htu must never match a Host header Django would refuse: a proof made for another site stays useless here.
+    settings.ALLOWED_HOSTS = ["testserver"]
+    token = issuer.token(cnf=key.cnf())
+    evil = key.proof("GET", "http://evil.example/api/me", access_token=token)
+    response = api.get("/api/me", HTTP_AUTHORIZATION=f"DPoP {token}", HTTP_DPOP=evil, HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    ok = key.proof("GET", URL, access_token=token)
+    assert api.get("/api/me", HTTP_AUTHORIZATION=f"DPoP {token}", HTTP_DPOP=ok).status_code == 200

@@ -201,3 +201,36 @@ def test_the_checker_plugs_into_check_proof():
 def test_a_window_that_is_not_positive_is_refused():
     with pytest.raises(ValueError):
         NonceIssuer(window=0)
+
+
+def test_the_store_for_an_alias_follows_a_caches_change(settings):
+    from django.core.cache import caches
+
+    before = ReplayStore.for_alias("default")
+    assert before is ReplayStore.for_alias("default")  # kept between requests
+    assert before.cache is caches["default"]
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "moved"}}
+    after = ReplayStore.for_alias("default")
+    assert after is not before
+    assert after.cache is caches["default"]
+    after.remember(result(jti="moved"), max_age=300, leeway=0)
+    assert caches["default"].get(replay_key("k" * 43, "moved")) == 1
+
+
+def test_each_thread_has_its_own_store_on_its_own_cache_object():
+    # Django gives each thread its own cache object (some clients are not thread-safe): so does the store.
+    import threading
+
+    from django.core.cache import caches
+
+    seen: dict[str, Any] = {}
+
+    def in_thread() -> None:
+        seen["store"], seen["cache"] = ReplayStore.for_alias("default"), caches["default"]
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    thread.join()
+    here = ReplayStore.for_alias("default")
+    assert seen["store"] is not here
+    assert seen["store"].cache is seen["cache"] is not here.cache
