@@ -259,6 +259,8 @@ class Settings:
     # Scope hierarchies and scopes_supported (docs/authorization.md, MCP authorization 2026-07-28)
     scope_hierarchy: Mapping[str, tuple[str, ...]] = key("SCOPE_HIERARCHY", {}, scope_hierarchy)
     scopes_supported: tuple[str, ...] = key("SCOPES_SUPPORTED", (), scopes_supported_list)
+    # Per-process copies of user states (docs/users.md): at most this many identities per process (LRU)
+    user_local_cache_size: int = key("USER_LOCAL_CACHE_SIZE", 10000, v.count)
     by_issuer: Mapping[str, IssuerSettings] = field(repr=False, default_factory=dict)
 
     def issuer_for(self, iss: Any) -> IssuerSettings | None:
