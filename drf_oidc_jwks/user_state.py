@@ -65,7 +65,9 @@ def private_copy(user: Any) -> Any:
     state = values.get("_state")
     if state is not None:
         fresh = type(state)()
-        fresh.__dict__.update({k: v for k, v in state.__dict__.items() if not k.endswith("_cache")})
+        fresh.__dict__.update(state.__dict__)
+        fresh.__dict__.pop("fields_cache", None)  # related objects: read again, like a fresh instance
+        fresh.__dict__.pop("related_managers_cache", None)
         values["_state"] = fresh
     values.pop("_prefetched_objects_cache", None)
     new.__dict__.update(values)
