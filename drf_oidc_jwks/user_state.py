@@ -59,7 +59,7 @@ def private_copy(user: Any) -> Any:
     A view mutating ``request.user`` (or filling its related-object caches) must not change what the
     next request sees.
     """
-    cls = type(user)
+    cls: Any = type(user)
     new = cls.__new__(cls)
     values = user.__dict__.copy()
     state = values.get("_state")
@@ -123,7 +123,7 @@ class LocalStates:
         return entry[2]
 
     def put(self, s: Settings, identity: Identity, state: State, written_at: float) -> None:
-        """Keep ``state`` (stored in the database's name at wall time ``written_at``) until ``USER_CACHE_TTL`` after it."""
+        """Keep ``state``, read from the database at wall time ``written_at``, until ``USER_CACHE_TTL`` after that."""
         now = self.clock()
         if now >= self.next_check:
             self.check(s, now)  # before storing: a first check must not drop what was just read
@@ -194,9 +194,9 @@ def get_state(s: Settings, issuer: str, subject: str) -> State | None:
     identity = (issuer, subject)
     local = s.user_local_cache_ttl > 0
     if local:
-        state = _local.get(s, identity)
-        if state is not None:
-            return state
+        copied = _local.get(s, identity)
+        if copied is not None:
+            return copied
     try:
         value = caches[s.user_cache_alias].get(state_key(issuer, subject))
     except Exception:  # noqa: BLE001 - a broken cache means asking the database, never a 500

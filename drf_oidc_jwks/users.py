@@ -163,8 +163,8 @@ class UserSync:
                         user.set_unusable_password()
                         user.save()
                     identity = OIDCIdentity(
-                        issuer=claims.issuer,
-                        subject=claims.sub,
+                        issuer=claims.issuer or "",  # never empty here: _check_identity ran
+                        subject=claims.sub or "",
                         user=user,
                         fingerprint=fingerprint,
                         claims_issued_at=claims.issued_at,

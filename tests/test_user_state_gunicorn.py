@@ -88,9 +88,8 @@ def steady(url: str, token: str) -> dict[str, list[int]]:
 
 def set_active(env: dict[str, str], sub: str, active: bool) -> float:
     code = SET_ACTIVE.format(sub=sub, active=active)
-    done = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    )
+    argv = [sys.executable, "manage.py", "shell", "-c", code]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     return float(done.stdout.strip().splitlines()[-1])
 
 
