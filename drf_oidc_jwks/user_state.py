@@ -51,6 +51,10 @@ def state_key(issuer: str, subject: str) -> str:
 # reads the counter at most every USER_LOCAL_CACHE_TTL seconds and drops all its copies when it moved.
 GENERATION_KEY = "drf_oidc_jwks:user:generation"
 Identity = tuple[str, str]
+#: ``revalidate(settings, identities) -> {identity: state}``, the identities found in the database.
+Revalidator = Callable[[Settings, list[Identity]], dict[Identity, State]]
+#: At most this many copies are revalidated per check (the rest are read again one by one when they expire).
+REVALIDATE_MAX = 5000
 
 
 def private_copy(user: Any) -> Any:
@@ -96,6 +100,8 @@ class LocalStates:
         self.next_check = float("-inf")
         #: Reads of the shared counter (tests and the benchmark count them).
         self.checks = 0
+        #: Reads the states of identities from the database in batches (set by the app, see user_refresh).
+        self.revalidator: Revalidator | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -157,6 +163,29 @@ class LocalStates:
         if value is None or value != self.generation:
             self.entries.clear()
         self.generation, self.confirmed = value, value is not None
+        if self.confirmed and self.revalidator is not None:
+            self.revalidate_due(s, now)
+
+    def revalidate_due(self, s: Settings, now: float) -> None:
+        """Read again from the database, in batches, the copies that would expire before the next two checks."""
+        horizon = now + 2 * s.user_local_cache_ttl
+        entries = list(self.entries.items())
+        due = [i for i, (expires, _, state) in entries if expires <= horizon and state not in (ACTIVE, NEW)]
+        if not due or self.revalidator is None:
+            return
+        due = due[:REVALIDATE_MAX]
+        try:
+            fresh = self.revalidator(s, due)
+        except DatabaseError:
+            logger.warning("user states could not be revalidated; each is read again when it expires")
+            return
+        written_at = self.wall()
+        for identity in due:
+            state = fresh.get(identity)
+            if state is None:
+                self.pop(identity)  # no identity any more (deleted without a signal)
+            else:
+                self.put(s, identity, state, written_at)
 
 
 _local = LocalStates()

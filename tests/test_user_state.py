@@ -15,6 +15,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from drf_oidc_jwks.conf import get_settings
+from drf_oidc_jwks.models import OIDCIdentity
 from drf_oidc_jwks.testing import TestIssuer
 from drf_oidc_jwks.user_state import (
     ACTIVE,
@@ -159,3 +160,26 @@ def test_a_save_committed_later_is_announced_again_after_the_commit(oidc_setting
         user.save()
         inside = cache.get(GENERATION_KEY)
     assert cache.get(GENERATION_KEY) != inside  # bumped again once the row is visible to others
+
+
+def test_copies_due_to_expire_are_read_again_in_one_query_which_also_sees_a_bulk_deactivation(
+    oidc_settings, issuer, api
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    oidc_settings(USER_CACHE_TTL=3, USER_LOCAL_CACHE_TTL=1)  # every check sees copies due within 2 s
+    tokens = [issuer.token(sub=f"user-{i}") for i in range(5)]
+    for token in tokens:
+        assert bearer(api, token).status_code == 200
+    time.sleep(1.1)
+    with CaptureQueriesContext(connection) as ctx:
+        for token in tokens:
+            assert bearer(api, token).status_code == 200
+    assert len(ctx.captured_queries) == 1  # the batch, not one SELECT per user
+    pk = OIDCIdentity.objects.get(subject="user-0").user_id
+    User.objects.filter(pk=pk).update(is_active=False)  # no signal
+    time.sleep(1.1)
+    response = bearer(api, tokens[0], CLAIMS_ONLY)
+    assert (response.status_code, response.json()["code"]) == (401, "user_inactive")
+    assert bearer(api, tokens[1], CLAIMS_ONLY).status_code == 200
