@@ -1,7 +1,10 @@
-"""Growth (issue 18, target 5): per-call cost with 1 and 100 keys in the JWKS, with 1 and 20 issuers.
+"""Growth (issue 18, target 5): per-call cost with 1 and 100 keys in the JWKS, 1 and 20 issuers, 1,000 and
+100,000 users in the database (10,000 with ``--quick``).
 
 Both sizes are timed in every pass, interleaved, and the table gives the ratio of the larger to the
-smaller (flat within 10% is the target), for the memoised request and the memo miss (``TOKEN_CACHE_TTL: 0``).
+smaller (flat within 10% is the target), for the memoised request and the memo miss (``TOKEN_CACHE_TTL: 0``);
+for users, a synced user used by the view, from its cached state and with ``USER_CACHE_TTL: 0`` (one
+SELECT per call). Each user count has a database of its own (in-memory SQLite, routed by ``UsersRouter``).
 The token's key is the last one published and its issuer the last one configured: the worst place for a
 linear search.
 
@@ -29,13 +32,38 @@ def configure_django() -> None:
         DEBUG=False,
         SECRET_KEY="bench",
         INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes", "rest_framework", "drf_oidc_jwks"],
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        DATABASES={
+            alias: {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"} for alias in ("default", *USER_DBS)
+        },
+        DATABASE_ROUTERS=["bench.growth.UsersRouter"],
         CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "growth"}},
         USE_TZ=True,
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         DRF_OIDC_JWKS={"ISSUER": "https://growth.bench", "AUDIENCE": AUDIENCE},
     )
     django.setup()
+    from django.core.management import call_command
+
+    for alias in ("default", *USER_DBS):
+        call_command("migrate", database=alias, verbosity=0)
+
+
+#: The user databases: the smaller and the larger user count.
+USER_DBS = ("users_small", "users_large")
+_current_db = ["default"]
+
+
+class UsersRouter:
+    """Every query goes to the database of the user count being timed."""
+
+    def db_for_read(self, model: Any, **hints: Any) -> str:
+        return _current_db[0]
+
+    def db_for_write(self, model: Any, **hints: Any) -> str:
+        return _current_db[0]
+
+    def allow_migrate(self, db: str, app_label: str, **hints: Any) -> bool:
+        return True
 
 
 def keys_setup(count: int, memo: bool) -> tuple[Callable[[], AbstractContextManager[Any]], str]:
@@ -76,6 +104,48 @@ def issuers_setup(count: int, memo: bool) -> tuple[Callable[[], AbstractContextM
     return configured, token
 
 
+def users_setup(count: int, memo: bool) -> tuple[Callable[[], AbstractContextManager[Any]], str]:
+    """``count`` synced users (with identities) in a database of their own; the token is the last user's."""
+    from django.contrib.auth import get_user_model
+
+    from drf_oidc_jwks.models import OIDCIdentity
+    from drf_oidc_jwks.testing import TestIssuer
+
+    alias = USER_DBS[0] if count == USER_COUNTS[0] else USER_DBS[1]
+    issuer = TestIssuer(f"https://users{count}.bench", audience=AUDIENCE)
+    token = issuer.token(f"user-{count - 1}")
+
+    @contextmanager
+    def configured() -> Iterator[None]:
+        previous, _current_db[0] = _current_db[0], alias
+        try:
+            with issuer.configure(SYNC_USERS=True, USER_CACHE_TTL=60 if memo else 0):
+                yield
+        finally:
+            _current_db[0] = previous
+
+    with configured():
+        time_calls(configured, token, 1)  # the sync creates the last user, then the others join it
+        User = get_user_model()
+        existing = OIDCIdentity.objects.filter(issuer=issuer.issuer).count()
+        if existing < count:
+            fingerprint = OIDCIdentity.objects.get(issuer=issuer.issuer).fingerprint
+            batch = [User(username=f"{issuer.issuer}-{i}") for i in range(count - existing)]
+            User.objects.bulk_create(batch, batch_size=5000)
+            OIDCIdentity.objects.bulk_create(
+                [
+                    OIDCIdentity(issuer=issuer.issuer, subject=f"user-{i}", user=u, fingerprint=fingerprint)
+                    for i, u in enumerate(batch)
+                ],
+                batch_size=5000,
+            )
+    return configured, token
+
+
+#: The user counts of the users row (main() lowers the larger one for --quick).
+USER_COUNTS = [1000, 100_000]
+
+
 def time_calls(configured: Callable[[], AbstractContextManager[Any]], token: str, calls: int) -> float:
     """Mean µs of one ``authenticate`` call, settings in force and memo warm."""
     from rest_framework.request import Request
@@ -85,24 +155,30 @@ def time_calls(configured: Callable[[], AbstractContextManager[Any]], token: str
 
     request = Request(APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {token}"))
     auth = JWKSAuthentication()
+
+    def call() -> Any:
+        return auth.authenticate(request)[0].pk  # type: ignore[index]  # the view uses the user (a synced one loads)
+
     with configured():
-        for _ in range(50):
-            auth.authenticate(request)
+        for _ in range(min(50, calls)):
+            call()
         start = time.perf_counter()
         for _ in range(calls):
-            auth.authenticate(request)
+            call()
         return (time.perf_counter() - start) / calls * 1e6
 
 
-ROWS = [
-    ("JWKS keys", keys_setup, (1, 100)),
-    ("issuers", issuers_setup, (1, 20)),
+MEMO_LABELS = ("memoised", "memo miss")
+ROWS: list[tuple[str, Any, Any, tuple[str, str]]] = [
+    ("JWKS keys", keys_setup, (1, 100), MEMO_LABELS),
+    ("issuers", issuers_setup, (1, 20), MEMO_LABELS),
+    ("users in the database", users_setup, USER_COUNTS, ("state cached", "USER_CACHE_TTL 0, one SELECT")),
 ]
 
 
 def measure(passes: int, calls: int) -> list[dict[str, Any]]:
     results = []
-    for name, setup, (small, large) in ROWS:
+    for name, setup, (small, large), labels in ROWS:
         for memo in (True, False):
             cases = {n: setup(n, memo) for n in (small, large)}
             times: dict[int, list[float]] = {small: [], large: []}
@@ -112,7 +188,7 @@ def measure(passes: int, calls: int) -> list[dict[str, Any]]:
             low, high = (statistics.median(times[n][1:]) for n in (small, large))
             results.append(
                 {
-                    "row": f"{name}: {small} -> {large}, {'memoised' if memo else 'memo miss'}",
+                    "row": f"{name}: {small:,} -> {large:,}, {labels[0] if memo else labels[1]}",
                     "small_us": round(low, 2),
                     "large_us": round(high, 2),
                     "ratio": round(high / low, 3),
@@ -138,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.passes, args.calls = 3, 300
+        USER_COUNTS[1] = 10_000  # 100,000 users take a while to create
     configure_django()
     print(table(measure(args.passes, args.calls)))
     return 0

@@ -296,6 +296,8 @@ class Settings:
     issuer_resolver_negative_ttl: float = key("ISSUER_RESOLVER_NEGATIVE_TTL", 60, _seconds)
     issuer_resolver_failure_ttl: float = key("ISSUER_RESOLVER_FAILURE_TTL", 5, _seconds)
     issuer_resolver_cache_size: int = key("ISSUER_RESOLVER_CACHE_SIZE", 1024, v.count)
+    # Per-process copies of user states (docs/users.md): at most this many identities per process (LRU)
+    user_local_cache_size: int = key("USER_LOCAL_CACHE_SIZE", 10000, v.count)
     by_issuer: Mapping[str, IssuerSettings] = field(repr=False, default_factory=dict)
 
     def issuer_for(self, iss: Any) -> IssuerSettings | None:

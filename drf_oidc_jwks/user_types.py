@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.utils.functional import SimpleLazyObject
+from django.utils.functional import SimpleLazyObject, empty
 
 from .claims import Claims
 from .exceptions import TokenError
@@ -110,6 +110,9 @@ class _Loading:
         self.refuse: Callable[[TokenError], Exception] | None = None
 
 
+_get = object.__getattribute__
+
+
 class SyncedUser(SimpleLazyObject):  # type: ignore[type-arg]
     """``request.user`` with ``SYNC_USERS``: the Django user of (issuer, sub), loaded on first real use.
 
@@ -135,9 +138,30 @@ class SyncedUser(SimpleLazyObject):  # type: ignore[type-arg]
             state.loaded = True
             return user
 
-        super().__init__(setup)
-        self.__dict__["claims"] = claims
-        self.__dict__["_loading"] = state
+        # What SimpleLazyObject.__init__ sets, without its trips through __getattribute__/__setattr__:
+        # request.user is read on every request, and this is its hot path.
+        _get(self, "__dict__").update(_setupfunc=setup, _wrapped=empty, claims=claims, _loading=state)
+
+    def __getattribute__(self, name: str) -> Any:
+        # LazyObject's rules, decided by name rather than by probing every value for a marker and
+        # going through __getattr__ on an AttributeError: the same answers at a fraction of the cost.
+        # Its proxy methods are masked (the wrapped object answers); names the lazy object itself has
+        # are its own; every other name is the user's (LazyObject.__setattr__ never stores one here).
+        masked, own = _names(type(self))
+        if name in own:
+            if name in masked:
+                raise AttributeError(name)
+            return _get(self, name)
+        values = _get(self, "__dict__")
+        wrapped = values["_wrapped"]
+        if wrapped is empty:
+            self._setup()
+            wrapped = values["_wrapped"]
+        return getattr(wrapped, name)
+
+    def _setup(self) -> None:
+        values = _get(self, "__dict__")
+        values["_wrapped"] = values["_setupfunc"]()
 
     def __bool__(self) -> bool:
         return True
@@ -145,8 +169,25 @@ class SyncedUser(SimpleLazyObject):  # type: ignore[type-arg]
     @property
     def is_loaded(self) -> bool:
         """Whether the user has been read from the database yet."""
-        return self._loading.loaded
+        return bool(_get(self, "_loading").loaded)
 
     def on_refused(self, handler: Callable[[TokenError], Exception]) -> None:
         """Raise ``handler(exc)`` when loading the user refuses it (``JWKSAuthentication`` passes its 401)."""
-        self._loading.refuse = handler
+        _get(self, "_loading").refuse = handler
+
+
+_INSTANCE_NAMES = frozenset({"__dict__", "_setupfunc", "_wrapped", "claims", "_loading"})
+_names_by_class: dict[type, tuple[frozenset[str], frozenset[str]]] = {}
+
+
+def _names(cls: type) -> tuple[frozenset[str], frozenset[str]]:
+    """Return (masked, own) attribute names of a lazy user class: LazyObject's proxy methods, and all it has."""
+    found = _names_by_class.get(cls)
+    if found is None:
+        resolved: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            resolved.update(vars(klass))
+        # Masked: one of LazyObject's proxy methods, hidden so the wrapped object answers (Django 4.1+).
+        masked = frozenset(name for name, value in resolved.items() if getattr(value, "_mask_wrapped", True) is False)
+        found = _names_by_class[cls] = (masked, frozenset(dir(cls)) | _INSTANCE_NAMES)
+    return found

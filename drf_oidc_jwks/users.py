@@ -11,10 +11,10 @@ See docs/users.md for the trade-offs.
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
@@ -35,9 +35,9 @@ from .user_state import (
     forget_identity,
     forget_user,
     get_state,
+    private_copy,
     reset_local_states,
     set_state,
-    state_key,
     sync_write,
 )
 from .user_types import ServicePrincipal, SyncedUser, TokenUser
@@ -162,13 +162,16 @@ class UserSync:
                         user = model(**{username_field.name: username}, **fields)
                         user.set_unusable_password()
                         user.save()
-                    identity = OIDCIdentity.objects.create(
-                        issuer=claims.issuer,
-                        subject=claims.sub,
+                    identity = OIDCIdentity(
+                        issuer=claims.issuer or "",  # never empty here: _check_identity ran
+                        subject=claims.sub or "",
                         user=user,
                         fingerprint=fingerprint,
                         claims_issued_at=claims.issued_at,
                     )
+                    # The identity of a brand-new user concerns no other process; a link is announced.
+                    with sync_write(identity) if link is None else nullcontext():
+                        identity.save(force_insert=True)
                     set_groups(user, groups)
             except IntegrityError:
                 existing = self.lookup(claims)
@@ -264,11 +267,11 @@ class UserSync:
 
     def _load(self, claims: Claims, identity: Any, token: str | None) -> Any:
         s = self.settings
-        key = state_key(claims.issuer or "", claims.sub or "")
+        iss, sub = claims.issuer or "", claims.sub or ""
         if identity is _UNKNOWN:
             identity = self.lookup(claims)
         if identity is None and claims.is_machine:
-            set_state(s, key, NEW)  # the local user went away: a machine token never makes one
+            set_state(s, iss, sub, NEW)  # the local user went away: a machine token never makes one
             return ServicePrincipal(claims)
         values = self.map_fields(claims)
         fp = fingerprint_of(values, group_names(claims, s))
@@ -287,7 +290,7 @@ class UserSync:
             refusal = exc
         # The user itself is cached with its state, so the steady state reads no row even when the
         # view uses request.user; any save of the user or identity forgets it (user_state).
-        set_state(s, key, INACTIVE if refusal else (ACTIVE, identity.fingerprint, user))
+        set_state(s, iss, sub, INACTIVE if refusal else (ACTIVE, identity.fingerprint, user))
         if created or written:
             user_synced.send(sender=type(identity), user=user, identity=identity, created=created, claims=claims)
         if refusal is not None:
@@ -304,8 +307,8 @@ class UserSync:
         if claims.is_machine and not _mappable(claims):
             return ServicePrincipal(claims)  # no identity can exist for such a subject
         _check_identity(claims)
-        key = state_key(claims.issuer or "", claims.sub or "")
-        state = get_state(s, key)
+        iss, sub = claims.issuer or "", claims.sub or ""
+        state = get_state(s, iss, sub)
         if state == INACTIVE:
             raise UserInactive("is_active is False (cached)")
         if state == NEW and claims.is_machine:
@@ -313,35 +316,36 @@ class UserSync:
         if isinstance(state, tuple):
             if state[1] == self.fingerprint(claims):
                 cached = state[2]  # up to date: no query even when the view uses it
-                return SyncedUser(claims, lambda: copy.copy(cached))  # this request's own copy
+                return SyncedUser(claims, lambda: private_copy(cached))  # this request's own copy
             return SyncedUser(claims, lambda: self.load(claims, token=token))
         if state in (ACTIVE, NEW):
             return SyncedUser(claims, lambda: self.load(claims, token=token))
         identity = _retry_when_locked(lambda: self.lookup(claims))
         if identity is None:
-            return self._first_sight(claims, key, token)
+            return self._first_sight(claims, token)
         try:
             self.check_active(identity.user)
         except UserInactive:
-            set_state(s, key, INACTIVE)
+            set_state(s, iss, sub, INACTIVE)
             raise
         if identity.fingerprint == self.fingerprint(claims):
             # The SELECT preloaded the user and nothing is to be written: cache it, hand it over loaded.
             user = identity.user
-            set_state(s, key, (ACTIVE, identity.fingerprint, user))
+            set_state(s, iss, sub, (ACTIVE, identity.fingerprint, user))
             return SyncedUser(claims, lambda: user, loaded=True)  # this request's own object
-        set_state(s, key, ACTIVE)
+        set_state(s, iss, sub, ACTIVE)
         return SyncedUser(claims, lambda: self.load(claims, identity, token))
 
-    def _first_sight(self, claims: Claims, key: str, token: str | None) -> Any:
+    def _first_sight(self, claims: Claims, token: str | None) -> Any:
+        iss, sub = claims.issuer or "", claims.sub or ""
         if claims.is_machine:
-            set_state(self.settings, key, NEW)  # remembered: the steady state of a machine token reads nothing
+            set_state(self.settings, iss, sub, NEW)  # remembered: the steady state of a machine token reads nothing
             return ServicePrincipal(claims)
         if self.settings.link_by_verified_email and claims.email_verified and claims.email:
             # Linking may attach this identity to an existing, possibly inactive, user: decide now.
             user = self.load(claims, None, token)
             return SyncedUser(claims, lambda: user, loaded=True)
-        set_state(self.settings, key, NEW)
+        set_state(self.settings, iss, sub, NEW)
         return SyncedUser(claims, lambda: self.load(claims, None, token))
 
 

@@ -334,15 +334,18 @@ def test_a_deactivation_in_another_process_is_seen_within_user_local_cache_ttl(o
 
     from django.core.cache import cache
 
-    from drf_oidc_jwks.user_state import state_key
+    from drf_oidc_jwks.conf import get_settings
+    from drf_oidc_jwks.user_state import bump_generation, state_key
 
     oidc_settings(USER_LOCAL_CACHE_TTL=0.5)
     token = profile()
     assert bearer(api, token).status_code == 200
-    # What another worker's save does: the row changes and the shared entry is forgotten; this
-    # process received no signal, so its local copy serves until USER_LOCAL_CACHE_TTL.
+    # What another worker's save does: the row changes, the shared entry is forgotten and the shared
+    # generation bumped; this process received no signal, so its local copy serves until its next
+    # check of the generation, USER_LOCAL_CACHE_TTL after the last.
     User.objects.update(is_active=False)
     cache.delete(state_key(issuer.issuer, "alice-sub"))
+    bump_generation(get_settings())
     with queries() as q:
         assert bearer(api, token).status_code == 200
     assert q.total == 0
