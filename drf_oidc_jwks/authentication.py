@@ -57,6 +57,8 @@ class Configured(NamedTuple):
     opaque_issuer: IssuerSettings | None
     #: Some issuer introspects JWTs too (``INTROSPECTION`` ``FOR_JWTS``).
     for_jwts: bool
+    #: ``ISSUER_RESOLVER`` is set: the request is handed to it.
+    resolver: bool
 
 
 _configured: Configured | None = None
@@ -76,6 +78,7 @@ def configured() -> Configured:
             dpop_off=any(i.dpop == "off" for i in s.issuers),
             opaque_issuer=opaque.opaque_issuer(s),
             for_jwts=any(i.introspection is not None and i.introspection.get("FOR_JWTS") is True for i in s.issuers),
+            resolver=s.issuer_resolver is not None,
         )
     return held
 
@@ -90,6 +93,8 @@ class JWKSAuthentication(BaseAuthentication):
 
     def authenticate(self, request: Request) -> tuple[Any, Claims] | None:
         """Run :meth:`authenticate_credentials` with the request handed to ``ISSUER_RESOLVER``."""
+        if not configured().resolver:
+            return self.authenticate_credentials(request)  # nobody to hand it to: no context switch per request
         with handing_request(request):
             return self.authenticate_credentials(request)
 
@@ -183,6 +188,8 @@ class JWKSAuthentication(BaseAuthentication):
 
     def is_dpop(self, request: Request, header: str) -> bool:
         """Whether ``header`` is ``DPoP <token>`` and some issuer answers DPoP (remembered for the challenge)."""
+        if header[:1] in "Bb":
+            return False  # Bearer, most requests: no scheme to split out
         scheme = header.lstrip().partition(" ")[0]
         if scheme.lower() != self.dpop_keyword or not dpop_auth.dpop_accepted(get_settings()):
             return False
