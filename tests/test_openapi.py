@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 from django.core.management import call_command
 from django.urls import path
 from drf_spectacular.generators import SchemaGenerator
@@ -514,3 +515,24 @@ def test_the_documented_switch_gives_swagger_ui_a_token_field_that_says_how_to_f
     scheme = project_schema()["components"]["securitySchemes"]["oidc"]
     assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
     assert scheme["description"].endswith("Paste the access token without 'Bearer '.")
+
+
+def test_the_documented_hooks_keep_drf_spectaculars_default_and_document_step_up(documented):
+    from drf_spectacular.settings import SPECTACULAR_DEFAULTS
+
+    hooks = documented("settings", "oauth")["SPECTACULAR_SETTINGS"]["POSTPROCESSING_HOOKS"]
+    assert hooks == [*SPECTACULAR_DEFAULTS["POSTPROCESSING_HOOKS"], "drf_oidc_jwks.openapi.postprocess_step_up"]
+    schema = generated(("/s", step_up_view(HasAuthLevel("mfa", max_age=300))))
+    assert operation(schema, "/s", "get")["x-step-up"] == [{"acr_values": ["mfa"], "max_age": 300}]
+
+
+def test_the_step_up_sample_on_the_how_to_page_is_what_the_demo_schema_says():
+    page = (DOCS / "openapi.md").read_text()
+    section = page[page.index("## Step-up: `HasAuthLevel`") :]
+    sample = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
+    schema = project_schema()
+    for route, methods in sample["paths"].items():
+        for method, documented_operation in methods.items():
+            assert operation(schema, route, method)["x-step-up"] == documented_operation["x-step-up"]
+    quoted = re.search(r"the payments description ends with: \*(.*?)\*\n", section, re.S).group(1)
+    assert operation(schema, "/api/payments", "post")["description"].endswith(" ".join(quoted.split()))
