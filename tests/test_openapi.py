@@ -211,7 +211,6 @@ def test_the_scheme_is_registered_by_the_app_when_drf_spectacular_is_installed()
 
 # -- step-up (HasAuthLevel): x-step-up and a sentence of description, from the permission's own hook --
 
-NOW = int(time.time())
 SENTENCE = "Step-up authentication (RFC 9470): the access token must come from "
 ENDING = "; otherwise the answer is 401 `insufficient_user_authentication`, naming what a new login must achieve."
 
@@ -249,10 +248,11 @@ def test_operations_without_has_auth_level_carry_no_step_up(route, method):
 
 def test_the_max_age_in_the_schema_is_the_one_enforced_read_per_request(settings, oidc_client):
     settings.STEP_UP_MAX_AGE = 60
+    now = int(time.time())  # at the call, not at import: the suite may run for minutes before this test
     (level,) = operation(project_schema(), "/api/account/security", "get")["x-step-up"]
     assert level == {"max_age": 60}
-    assert oidc_client(auth_time=NOW - 30).get("/api/account/security").status_code == 200
-    refused = oidc_client(auth_time=NOW - 90).get("/api/account/security")
+    assert oidc_client(auth_time=now - 30).get("/api/account/security").status_code == 200
+    refused = oidc_client(auth_time=now - 90).get("/api/account/security")
     assert step_up_challenge(refused)["max_age"] == str(level["max_age"])
 
 
@@ -291,20 +291,22 @@ def test_a_subclass_overriding_the_hook_feeds_the_schema_and_the_check_alike(oid
         SENTENCE + "a login with acr `hwk` at most 60 seconds ago" + ENDING
     )  # no docstring of its own: the sentence is the description
 
+    now = int(time.time())
+
     def call(method: str, **claims: Any) -> Any:
         auth = f"Bearer {oidc_token(**claims)}"
         return Hardened.as_view()(getattr(APIRequestFactory(), method)("/hardened", HTTP_AUTHORIZATION=auth))
 
     assert call("get", acr="mfa").status_code == 200
-    assert step_up_challenge(call("post", acr="mfa", auth_time=NOW)) == {
+    assert step_up_challenge(call("post", acr="mfa", auth_time=now)) == {
         "realm": "api",
         "error": "insufficient_user_authentication",
         "acr_values": "hwk",
         "max_age": "60",
         "error_description": "A different authentication level is required.",
     }
-    assert step_up_challenge(call("post", acr="hwk", auth_time=NOW - 120))["max_age"] == "60"
-    assert call("post", acr="hwk", auth_time=NOW - 10).status_code == 200
+    assert step_up_challenge(call("post", acr="hwk", auth_time=now - 120))["max_age"] == "60"
+    assert call("post", acr="hwk", auth_time=now - 10).status_code == 200
 
 
 def step_up_view(*permissions: Any) -> type[APIView]:
