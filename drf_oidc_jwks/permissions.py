@@ -386,25 +386,25 @@ class HasAuthLevel(_TokenPermission):
             raise TypeError(f"HasAuthLevel(max_age=...) takes whole seconds >= 0, got {max_age!r}")
         if not acr_values and max_age is None:
             raise TypeError("HasAuthLevel() needs acr values, max_age, or both")
-        self.acr_values = _unique(acr_values)
-        self.max_age = max_age
-        self.clock = clock
+        self.acr_values, self.max_age, self.clock = _unique(acr_values), max_age, clock
 
     def __repr__(self) -> str:
         args = [repr(v) for v in self.acr_values] + ([f"max_age={self.max_age}"] if self.max_age is not None else [])
         return f"HasAuthLevel({', '.join(args)})"
 
+    def get_required_level(self, request: Request, view: APIView) -> HasAuthLevel:
+        """Return the level this request must meet: ``self``, or another ``HasAuthLevel`` (the schema reads it too)."""
+        return self
+
     def check(self, request: Request, view: APIView, claims: Claims) -> exceptions.APIException | None:
-        # Read as claims until Claims has .acr/.auth_time: the same values, without the typed parsing.
-        acr = claims.get("acr")
-        if self.acr_values and not (isinstance(acr, str) and acr in self.acr_values):
-            return self.refuse("A different authentication level is required.")
-        if self.max_age is not None:
-            auth_time = claims.get("auth_time")
+        level, acr, auth_time = self.get_required_level(request, view), claims.get("acr"), claims.get("auth_time")
+        if level.acr_values and not (isinstance(acr, str) and acr in level.acr_values):
+            return level.refuse("A different authentication level is required.")
+        if level.max_age is not None:
             if isinstance(auth_time, bool) or not isinstance(auth_time, (int, float)):
-                return self.refuse("The time of authentication is required.")
-            if self.clock() - auth_time > self.max_age:
-                return self.refuse("A more recent authentication is required.")
+                return level.refuse("The time of authentication is required.")
+            if self.clock() - auth_time > level.max_age:
+                return level.refuse("A more recent authentication is required.")
         return None
 
     def refuse(self, description: str) -> exceptions.APIException:

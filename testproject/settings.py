@@ -91,6 +91,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # No validator badge: it would load an image from validator.swagger.io.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "persistAuthorization": True},
+    # HasAuthLevel (step-up) in each operation: x-step-up and a sentence of description (docs/openapi.md).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "drf_oidc_jwks.openapi.postprocess_step_up",
+    ],
 }
 if env("OIDC_SWAGGER_CLIENT_ID", default=""):
     # With OIDC_OPENAPI_SCHEME=openIdConnect: the public client Swagger UI logs in with (PKCE).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+import time
 from contextlib import ExitStack
 from html.parser import HTMLParser
 from pathlib import Path
@@ -12,16 +13,20 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
+from django.core.management import call_command
+from django.test import override_settings
 from django.urls import path
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.settings import patched_settings, spectacular_settings
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.test import APIClient
+from rest_framework.test import APIClient, APIRequestFactory
 from rest_framework.views import APIView
 
 from drf_oidc_jwks.authentication import JWKSAuthentication
-from drf_oidc_jwks.permissions import HasRole, HasScope
+from drf_oidc_jwks.challenges import parse_challenges
+from drf_oidc_jwks.permissions import HasAuthLevel, HasRole, HasScope
 from drf_oidc_jwks.testing import TestIssuer
 
 pytest_plugins = ["drf_oidc_jwks.pytest_plugin"]
@@ -205,6 +210,173 @@ def test_the_scheme_is_registered_by_the_app_when_drf_spectacular_is_installed()
     assert OpenApiAuthenticationExtension.get_match(Hooked.Auth()).__class__ is JWKSAuthenticationScheme
 
 
+# -- step-up (HasAuthLevel): x-step-up and a sentence of description, from the permission's own hook --
+
+SENTENCE = "Step-up authentication (RFC 9470): the access token must come from "
+ENDING = "; otherwise the answer is 401 `insufficient_user_authentication`, naming what a new login must achieve."
+
+
+def operation(schema: dict[str, Any], route: str, method: str) -> dict[str, Any]:
+    return schema["paths"][route][method]
+
+
+def step_up_challenge(response: Any) -> dict[str, str]:
+    assert response.status_code == 401, response.content
+    (challenge,) = parse_challenges(response["WWW-Authenticate"])
+    assert challenge.params["error"] == "insufficient_user_authentication"
+    return challenge.params
+
+
+def test_the_testprojects_step_up_endpoints_carry_their_requirement():
+    schema = project_schema()
+    payments = operation(schema, "/api/payments", "post")
+    assert payments["x-step-up"] == [{"acr_values": ["mfa"]}]
+    assert payments["description"] == (
+        "``/api/payments``: a multi-factor login (``acr`` ``mfa``).\n\n" + SENTENCE + "a login with acr `mfa`" + ENDING
+    )
+    security_page = operation(schema, "/api/account/security", "get")
+    assert security_page["x-step-up"] == [{"max_age": 300}]
+    assert security_page["description"].endswith("\n\n" + SENTENCE + "a login at most 300 seconds ago" + ENDING)
+    assert security(schema, "/api/payments", "post") == [{"oidc": []}]  # the security requirement is unchanged
+
+
+@pytest.mark.parametrize(("route", "method"), [*REPORTS, ("/api/me", "get"), ("/api/health", "get")])
+def test_operations_without_has_auth_level_carry_no_step_up(route, method):
+    op = operation(project_schema(), route, method)
+    assert "x-step-up" not in op
+    assert "Step-up" not in op.get("description", "")
+
+
+def test_the_max_age_in_the_schema_is_the_one_enforced_read_per_request(oidc_client):
+    now = int(time.time())  # at the call, not at import: the suite may run for minutes before this test
+    # A context nested inside oidc_client's settings: the settings fixture, set after it, would restore them late.
+    with override_settings(STEP_UP_MAX_AGE=60):
+        (level,) = operation(project_schema(), "/api/account/security", "get")["x-step-up"]
+        assert level == {"max_age": 60}
+        assert oidc_client(auth_time=now - 30).get("/api/account/security").status_code == 200
+        refused = oidc_client(auth_time=now - 90).get("/api/account/security")
+    assert step_up_challenge(refused)["max_age"] == str(level["max_age"])
+
+
+def test_the_acr_values_in_the_schema_are_the_ones_enforced(oidc_client):
+    (level,) = operation(project_schema(), "/api/payments", "post")["x-step-up"]
+    for acr in level["acr_values"]:
+        assert oidc_client(acr=acr).post("/api/payments").status_code == 201
+    assert step_up_challenge(oidc_client(acr="pwd").post("/api/payments"))["acr_values"] == " ".join(
+        level["acr_values"]
+    )
+
+
+class PerMethodLevel(HasAuthLevel):
+    """Reads must come from an mfa login, writes from a hardware key within a minute: one hook for both."""
+
+    def get_required_level(self, request: Request, view: APIView) -> HasAuthLevel:
+        return HasAuthLevel("hwk", max_age=60) if request.method == "POST" else self
+
+
+class Hardened(APIView):
+    authentication_classes = [JWKSAuthentication]
+    permission_classes = [PerMethodLevel("mfa")]
+
+    def get(self, request: Request) -> Response:
+        return Response({})
+
+    def post(self, request: Request) -> Response:
+        return Response({})
+
+
+def test_a_subclass_overriding_the_hook_feeds_the_schema_and_the_check_alike(oidc_token):
+    schema = generated(("/hardened", Hardened))
+    assert operation(schema, "/hardened", "get")["x-step-up"] == [{"acr_values": ["mfa"]}]
+    assert operation(schema, "/hardened", "post")["x-step-up"] == [{"acr_values": ["hwk"], "max_age": 60}]
+    assert operation(schema, "/hardened", "post")["description"] == (
+        SENTENCE + "a login with acr `hwk` at most 60 seconds ago" + ENDING
+    )  # no docstring of its own: the sentence is the description
+
+    now = int(time.time())
+
+    def call(method: str, **claims: Any) -> Any:
+        auth = f"Bearer {oidc_token(**claims)}"
+        return Hardened.as_view()(getattr(APIRequestFactory(), method)("/hardened", HTTP_AUTHORIZATION=auth))
+
+    assert call("get", acr="mfa").status_code == 200
+    assert step_up_challenge(call("post", acr="mfa", auth_time=now)) == {
+        "realm": "api",
+        "error": "insufficient_user_authentication",
+        "acr_values": "hwk",
+        "max_age": "60",
+        "error_description": "A different authentication level is required.",
+    }
+    assert step_up_challenge(call("post", acr="hwk", auth_time=now - 120))["max_age"] == "60"
+    assert call("post", acr="hwk", auth_time=now - 10).status_code == 200
+
+
+def step_up_view(*permissions: Any) -> type[APIView]:
+    def get(self: APIView, request: Request) -> Response:
+        return Response({})
+
+    return type(
+        "StepUp",
+        (APIView,),
+        {"authentication_classes": [JWKSAuthentication], "permission_classes": [*permissions], "get": get},
+    )
+
+
+@pytest.mark.parametrize(
+    ("permissions", "expected"),
+    [
+        (
+            [HasAuthLevel("mfa") | HasAuthLevel("phr", max_age=60)],
+            [{"acr_values": ["mfa"]}, {"acr_values": ["phr"], "max_age": 60}],
+        ),
+        ([HasAuthLevel("mfa") | HasRole("admin")], [{"acr_values": ["mfa"]}, {}]),
+        (
+            [HasScope("payments:write") & HasAuthLevel("mfa", "phr", max_age=300)],
+            [{"acr_values": ["mfa", "phr"], "max_age": 300}],
+        ),
+        (
+            [HasAuthLevel("mfa", "phr") & HasAuthLevel("phr", "hwk", max_age=300), HasAuthLevel(max_age=60)],
+            [{"acr_values": ["phr"], "max_age": 60}],
+        ),
+        (
+            [HasAuthLevel("mfa"), HasAuthLevel("phr") | HasAuthLevel(max_age=60)],
+            [{"acr_values": ["mfa"], "max_age": 60}],
+        ),
+        ([HasAuthLevel("mfa") & HasAuthLevel("phr")], [{"acr_values": []}]),
+    ],
+    ids=["or", "or-other-permission", "and-scope", "and-narrows", "and-distributes", "and-exclusive"],
+)
+def test_compositions_give_step_up_alternatives(permissions, expected):
+    assert operation(generated(("/s", step_up_view(*permissions))), "/s", "get")["x-step-up"] == expected
+
+
+def test_an_or_composition_is_described_as_alternatives():
+    schema = generated(("/s", step_up_view(HasAuthLevel("mfa", "phr") | HasRole("admin"))))
+    assert operation(schema, "/s", "get")["description"] == (
+        SENTENCE + "a login with acr `mfa` or `phr`, or from any login (another permission grants access)" + ENDING
+    )
+
+
+@pytest.mark.parametrize(
+    "permissions", [[~HasAuthLevel("mfa")], [HasScope("a") | ~HasAuthLevel(max_age=5)], [HasRole("admin")]]
+)
+def test_negated_or_absent_step_up_states_nothing(permissions):
+    op = operation(generated(("/s", step_up_view(*permissions))), "/s", "get")
+    assert "x-step-up" not in op and "Step-up" not in op.get("description", "")
+
+
+def test_without_the_hook_the_schema_warns_and_leaves_step_up_out_and_checks_pass(capsys):
+    with patched_settings({"POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"]}):
+        schema = project_schema()
+        call_command("check")
+    payments = operation(schema, "/api/payments", "post")
+    assert "x-step-up" not in payments and "Step-up" not in payments["description"]
+    assert security(schema, "/api/payments", "post") == [{"oidc": []}]
+    assert 'add "drf_oidc_jwks.openapi.postprocess_step_up" to SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]' in (
+        capsys.readouterr().err
+    )
+
+
 # -- Swagger UI --
 
 
@@ -347,3 +519,24 @@ def test_the_documented_switch_gives_swagger_ui_a_token_field_that_says_how_to_f
     scheme = project_schema()["components"]["securitySchemes"]["oidc"]
     assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
     assert scheme["description"].endswith("Paste the access token without 'Bearer '.")
+
+
+def test_the_documented_hooks_keep_drf_spectaculars_default_and_document_step_up(documented):
+    from drf_spectacular.settings import SPECTACULAR_DEFAULTS
+
+    hooks = documented("settings", "oauth")["SPECTACULAR_SETTINGS"]["POSTPROCESSING_HOOKS"]
+    assert hooks == [*SPECTACULAR_DEFAULTS["POSTPROCESSING_HOOKS"], "drf_oidc_jwks.openapi.postprocess_step_up"]
+    schema = generated(("/s", step_up_view(HasAuthLevel("mfa", max_age=300))))
+    assert operation(schema, "/s", "get")["x-step-up"] == [{"acr_values": ["mfa"], "max_age": 300}]
+
+
+def test_the_step_up_sample_on_the_how_to_page_is_what_the_demo_schema_says():
+    page = (DOCS / "openapi.md").read_text()
+    section = page[page.index("## Step-up: `HasAuthLevel`") :]
+    sample = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
+    schema = project_schema()
+    for route, methods in sample["paths"].items():
+        for method, documented_operation in methods.items():
+            assert operation(schema, route, method)["x-step-up"] == documented_operation["x-step-up"]
+    quoted = re.search(r"the payments description ends with: \*(.*?)\*\n", section, re.S).group(1)
+    assert operation(schema, "/api/payments", "post")["description"].endswith(" ".join(quoted.split()))

@@ -53,6 +53,11 @@ SPECTACULAR_SETTINGS = {
         "persistAuthorization": True,  # keep the token across page reloads
         "validatorUrl": None,  # no badge fetched from validator.swagger.io
     },
+    # drf-spectacular's default hook, then the one documenting HasAuthLevel (step-up) in each operation.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "drf_oidc_jwks.openapi.postprocess_step_up",
+    ],
 }
 # --8<-- [end:settings]
 
