@@ -25,6 +25,7 @@ from django.core.cache import BaseCache
 
 from .conf import register_reset
 from .exceptions import TokenRevoked
+from .frozen import FrozenDict
 
 logger = logging.getLogger("drf_oidc_jwks")
 
@@ -56,6 +57,9 @@ class RevocationStore:
         self.cache, self.ttl, self.poll, self.clock, self.monotonic = cache, ttl, poll, clock, monotonic
         self._view: View = {}
         self._index: dict[str, tuple[dict[str, float], dict[str, float], dict[str, float]]] = {}
+        #: (index, payloads found clean against it): swapped together, so a thread never pairs a new index
+        #: with answers of the old one. A memoised token's payload is the same object on every request.
+        self._state: tuple[dict[str, Any], dict[int, Mapping[str, Any]]] = (self._index, {})
         self._epoch: str | None = None
         self._gen = 0
         self._holes: dict[int, float] = {}
@@ -144,9 +148,22 @@ class RevocationStore:
         """
         if self.monotonic() >= self._next_poll:
             self._poll()
-        index = self._index
+        index, clean = self._state
         if not index:
             return False  # the common case: nothing revoked at all
+        if clean.get(id(payload)) is payload:
+            return False  # held here, so its id is not reused: found clean against this very index
+        if self._revoked_in(index, payload):
+            return True
+        if type(payload) is not FrozenDict:
+            return False  # only a payload nobody can change may be remembered (Claims.raw is one)
+        if len(clean) >= CLEAN_MAX:
+            clean.clear()
+        clean[id(payload)] = payload
+        return False
+
+    @staticmethod
+    def _revoked_in(index: dict[str, Any], payload: Mapping[str, Any]) -> bool:
         get: Callable[[str], Any] = payload.get
         try:
             per_issuer = index.get(get("iss"))
@@ -247,6 +264,7 @@ class RevocationStore:
             per_issuer = index.setdefault(iss, ({}, {}, {}))
             per_issuer[KINDS.index(kind)][value] = at
         self._view, self._index = view, index
+        self._state = (index, {})
 
     def _prune(self) -> None:
         now = self.clock()
@@ -257,6 +275,8 @@ class RevocationStore:
         return len(self._view)
 
 
+#: Payloads remembered as not revoked against the current index (cleared when full or when it changes).
+CLEAN_MAX = 4096
 _store: RevocationStore | None = None
 _store_lock = threading.Lock()
 

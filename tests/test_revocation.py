@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 
 from drf_oidc_jwks import revocation
 from drf_oidc_jwks.exceptions import TokenRevoked
+from drf_oidc_jwks.frozen import freeze
 from drf_oidc_jwks.revocation import SNAPSHOT_EVERY, RevocationStore
 from tests.counting_cache import CountingLocMemCache
 
@@ -94,6 +95,24 @@ def test_another_process_sees_a_revocation_within_one_poll_and_not_before(cache,
     assert not reader.is_revoked(ISS, "alice", None, None, clock.wall - 10)
     clock.advance(0.2)
     assert reader.is_revoked(ISS, "alice", None, None, clock.wall - 10)
+
+
+def test_a_payload_found_clean_is_revoked_once_a_revocation_reaches_this_process(cache, clock):
+    # The memoised path hands the same (frozen) payload on every request; the store remembers it was clean
+    # against its current view, and must forget that the moment the view changes, here or by a poll.
+    writer, reader = store(cache, clock, poll=5), store(cache, clock, poll=5)
+    writer.revoke(ISS, sub="someone-else")
+    payload = freeze({"iss": ISS, "sub": "alice", "iat": clock.wall - 10})
+    assert not reader.covers(payload) and not reader.covers(payload)  # the second answer remembered
+    writer.revoke(ISS, sub="alice")
+    clock.advance(5.1)
+    assert reader.covers(payload)  # the poll brought it: the remembered answer is gone with the old view
+    reader.revoke(ISS, jti="later")  # a change made here drops remembered answers too
+    assert reader.covers(payload)
+    plain = {"iss": ISS, "sub": "bob", "iat": clock.wall - 10}
+    assert not reader.covers(plain)
+    plain["sub"] = "alice"  # a mutable payload is never remembered
+    assert reader.covers(plain)
 
 
 def test_between_polls_the_hot_path_makes_no_cache_call(cache, clock):
