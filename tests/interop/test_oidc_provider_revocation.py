@@ -48,18 +48,23 @@ def opaque_provider(interop_logs: Path) -> Iterator[Provider]:
         node.stop()
 
 
-def test_an_opaque_token_is_introspected_and_refused_as_inactive_after_the_idp_revokes_it(
-    settings, opaque_provider, bearer
-):
-    p = opaque_provider
-    settings.DRF_OIDC_JWKS = {
+def opaque_settings(p: Provider, **introspection: Any) -> dict[str, Any]:
+    """DRF_OIDC_JWKS for the provider's opaque tokens, introspected with its client's credentials."""
+    return {
         "ISSUER": p.issuer,
         "AUDIENCE": OPAQUE_AUDIENCE,
         "SYNC_USERS": False,
         # oidc-provider's answers for client-credentials tokens carry client_id, not sub (RFC 7662 makes sub optional).
         "REQUIRED_CLAIMS": ["exp", "client_id"],
-        "INTROSPECTION": {"CLIENT_ID": p.client_id, "CLIENT_SECRET": p.client_secret, "CACHE_TTL": 2},
+        "INTROSPECTION": {"CLIENT_ID": p.client_id, "CLIENT_SECRET": p.client_secret, **introspection},
     }
+
+
+def test_an_opaque_token_is_introspected_and_refused_as_inactive_after_the_idp_revokes_it(
+    settings, opaque_provider, bearer
+):
+    p = opaque_provider
+    settings.DRF_OIDC_JWKS = opaque_settings(p, CACHE_TTL=2)
     token = p.client_credentials(OPAQUE_AUDIENCE)
     assert not looks_like_jws(token)
 
@@ -109,13 +114,7 @@ def dpop_opaque_token(p: Provider, key: DPoPKey) -> tuple[str, dict[str, Any]]:
 def test_a_dpop_bound_opaque_token_is_introspected_and_held_to_its_key(settings, opaque_provider, api, bearer):
     # oidc-provider's introspection answer for a DPoP-bound token says token_type DPoP and cnf.jkt (RFC 9449 6.2).
     p = opaque_provider
-    settings.DRF_OIDC_JWKS = {
-        "ISSUER": p.issuer,
-        "AUDIENCE": OPAQUE_AUDIENCE,
-        "SYNC_USERS": False,
-        "REQUIRED_CLAIMS": ["exp", "client_id"],
-        "INTROSPECTION": {"CLIENT_ID": p.client_id, "CLIENT_SECRET": p.client_secret},
-    }
+    settings.DRF_OIDC_JWKS = opaque_settings(p)
     key, thief = DPoPKey("ES256"), DPoPKey("ES256")
     token, answer = dpop_opaque_token(p, key)
     assert answer["token_type"] == "DPoP" and not looks_like_jws(token)
