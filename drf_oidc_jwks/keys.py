@@ -105,8 +105,6 @@ def parse_key(jwk: Any, min_rsa_size: int) -> PublicKey:
             size = None
     except (PyJWTError, TypeError, KeyError, AttributeError) as exc:
         raise ValueError(f"key could not be built: {type(exc).__name__}") from None
-    if hasattr(key, "private_numbers"):
-        raise ValueError("private key")  # pragma: no cover - private members are stripped above
     return PublicKey(kid=kid, kty=kty, crv=crv, alg=alg, size=size, key=key, jwk=public)
 
 
