@@ -28,7 +28,7 @@ declare -A TESTS=(
   [keys]="tests/test_keys.py tests/test_attacks.py tests/test_tokens.py"
   [jwks]="tests/test_jwks.py tests/test_fetching.py"
   [jwks_refresh]="tests/test_jwks.py tests/test_operations.py"
-  [jwks_source]="tests/test_jwks.py tests/test_fetching.py"
+  [jwks_source]="tests/test_jwks.py tests/test_fetching.py tests/test_operations.py tests/test_signals.py"
   [keystore]="tests/test_jwks.py"
   [fetching]="tests/test_fetching.py tests/test_jwks.py"
   # permissions, tenancy
