@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import gc
 import json
+import ssl
 import threading
 import time
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -263,3 +265,74 @@ def test_allow_insecure_http_lets_http_fetch_use_plain_http_to_a_non_loopback_na
     with pytest.raises(KeySourceError) as exc:
         http_fetch(url, timeout=TIMEOUT, max_bytes=64 * 1024, allow_insecure_http=False)
     assert exc.value.reason == "URL not allowed (https required)"
+
+
+# -- https: the default trust store, a caller's context, the host name checked -------------------
+
+
+def _certificate(tmp_path: Any, names: list[Any]) -> tuple[str, str]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "loopback test IdP")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_path), str(key_path)
+
+
+@contextmanager
+def https_echo(cert: str, key: str) -> Iterator[str]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_https_uses_the_callers_context_and_checks_the_certificate_names_the_host(tmp_path):
+    import ipaddress
+
+    from cryptography import x509
+
+    cert, key = _certificate(tmp_path, [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    trusting = ssl.create_default_context(cafile=cert)
+    with https_echo(cert, key) as base:
+        result = get(base + "/jwks.json", tls=trusting)
+        assert (result.status, result.document["target"]) == (200, "/jwks.json")
+        # Without a context: the default trust store, which does not hold this self-signed certificate.
+        with pytest.raises(KeySourceError) as exc:
+            http_fetch(base + "/jwks.json", timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=False)
+        assert exc.value.reason == "request failed: SSLError"
+    other, other_key = _certificate(tmp_path, [x509.DNSName("idp.example.com")])
+    with https_echo(other, other_key) as base:
+        with pytest.raises(KeySourceError) as exc:  # trusted, but issued for another host
+            get(base + "/jwks.json", tls=ssl.create_default_context(cafile=other))
+        assert exc.value.reason == "request failed: SSLError"
