@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import socket
 import ssl
 import threading
 import time
@@ -336,3 +337,19 @@ def test_https_uses_the_callers_context_and_checks_the_certificate_names_the_hos
         with pytest.raises(KeySourceError) as exc:  # trusted, but issued for another host
             get(base + "/jwks.json", tls=ssl.create_default_context(cafile=other))
         assert exc.value.reason == "request failed: SSLError"
+
+
+def test_a_request_body_the_server_never_reads_is_cut_off_at_the_deadline():
+    # The server accepts and never reads: once the socket buffers are full, sending blocks until the deadline.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/introspect"
+        started = time.monotonic()
+        with pytest.raises(KeySourceError) as exc:
+            request_json(
+                "POST", url, timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=False, form={"t": "x" * 32_000_000}
+            )
+        elapsed = time.monotonic() - started
+    assert exc.value.reason == "timed out"
+    assert TIMEOUT - 0.05 <= elapsed < TIMEOUT + 0.5, f"gave up after {elapsed:.2f}s"
