@@ -95,8 +95,11 @@ class KeySource:
             max_age = result.max_age
             ttl = s.jwks_cache_ttl if max_age is None else min(max(max_age, s.jwks_min_ttl), s.jwks_max_ttl)
             validators = Validators(result.etag, result.last_modified) if result.etag or result.last_modified else sent
-            renewed = result.status == 304 and held is not None
-            keys = None if renewed else parse_jwks(result.document, s.min_rsa_key_size)[1]
+            if result.status == 304 and held is not None:
+                keys, count = None, len(held.keys)  # renewed: the held keys stay, not re-parsed
+            else:
+                keys = parse_jwks(result.document, s.min_rsa_key_size)[1]
+                count = len(keys)
         except KeySourceError as exc:
             if not self.issuer.jwks_url:
                 self.state.forget_jwks_uri()  # the jwks_uri may have moved: rediscover next time
@@ -105,7 +108,6 @@ class KeySource:
                     signals.jwks_fetch_failed, KeySource, issuer=self.issuer.issuer, url=url, reason=exc.reason
                 )
             raise
-        count = len(keys) if keys is not None else len(held.keys) if held is not None else 0
         self.announce(url, result.status, time.monotonic() - started, count, ttl)
         return Fetched(keys, ttl, validators)
 

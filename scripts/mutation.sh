@@ -28,9 +28,9 @@ declare -A TESTS=(
   [keys]="tests/test_keys.py tests/test_attacks.py tests/test_tokens.py"
   [jwks]="tests/test_jwks.py tests/test_fetching.py"
   [jwks_refresh]="tests/test_jwks.py tests/test_operations.py"
-  [jwks_source]="tests/test_jwks.py tests/test_fetching.py"
-  [keystore]="tests/test_jwks.py"
-  [fetching]="tests/test_fetching.py tests/test_jwks.py"
+  [jwks_source]="tests/test_jwks.py tests/test_fetching.py tests/test_operations.py tests/test_signals.py"
+  [keystore]="tests/test_jwks.py tests/test_operations.py tests/test_mutation_kills_jwks_source.py"
+  [fetching]="tests/test_fetching.py tests/test_jwks.py tests/test_operations.py"
   # permissions, tenancy
   [claims]="tests/test_claims.py tests/test_permissions.py"
   [permissions]="tests/test_permissions.py tests/test_scopes.py tests/test_step_up.py"
