@@ -177,3 +177,44 @@ def test_a_field_that_is_not_a_column_is_a_configuration_error() -> None:
         with pytest.raises(ImproperlyConfigured, match="'target' cannot be written"):
             user_field(Member, "target")
         assert user_field(Member, "object_id").name == "object_id"
+
+
+def test_user_fields_may_name_the_subject_attribute(oidc_settings: Any) -> None:
+    from drf_oidc_jwks.users import mapped_values
+
+    oidc_settings(USER_FIELDS={"last_name": "subject", "first_name": "sub"})
+    assert mapped_values(Claims({"sub": "s-42", "iss": ISS})) == {"last_name": "s-42", "first_name": "s-42"}
+
+
+def test_a_role_as_long_as_a_group_name_may_be_becomes_a_group_and_a_longer_one_does_not(
+    oidc_settings: Any, issuer: Any, api: Any
+) -> None:
+    from django.contrib.auth.models import Group
+
+    oidc_settings(SYNC_GROUPS=True)
+    fits, too_long = "g" * 150, "h" * 151
+    token = issuer.token(sub="grouped", roles=[fits, too_long, "short"])
+    assert api.get("/api/me", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    assert sorted(User.objects.get().groups.values_list("name", flat=True)) == [fits, "short"]
+    assert not Group.objects.filter(name__startswith="h").exists()
+
+
+def test_the_fingerprint_is_the_hash_of_the_sorted_values_and_groups_and_stable_across_releases() -> None:
+    import datetime
+    import json
+
+    from drf_oidc_jwks.user_fields import fingerprint_of
+
+    when = datetime.datetime(2024, 1, 2, tzinfo=datetime.timezone.utc)
+    values = {"last_name": "L", "first_name": "F", "when": when}
+    expected = '{"fields": {"first_name": "F", "last_name": "L", "when": "2024-01-02 00:00:00+00:00"}, "groups": ["a"]}'
+    # A stored fingerprint that changed its format would rewrite every user once after an upgrade.
+    assert fingerprint_of(values, ["a"]) == hashlib.sha256(expected.encode()).hexdigest()
+    assert fingerprint_of(dict(reversed(values.items())), ["a"]) == fingerprint_of(values, ["a"])
+    assert (
+        fingerprint_of(values, None)
+        == hashlib.sha256(
+            json.dumps({"fields": values, "groups": None}, sort_keys=True, default=str).encode()
+        ).hexdigest()
+    )
+    assert fingerprint_of(values, None) != fingerprint_of(values, [])
