@@ -1,0 +1,173 @@
+"""user_state: the receivers as connect_receivers() connects them, the generation counter's start, private copies.
+
+Written against surviving mutants of drf_oidc_jwks/user_state.py (docs/security.md, "Mutation testing").
+The receivers are connected once when Django starts; these tests connect them again through
+connect_receivers() (idempotent), so what it connects is what the tests see.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db.models.signals import post_delete, post_save
+
+from drf_oidc_jwks.conf import get_settings
+from drf_oidc_jwks.models import OIDCIdentity
+from drf_oidc_jwks.user_state import (
+    ACTIVE,
+    GENERATION_KEY,
+    LocalStates,
+    bump_generation,
+    connect_receivers,
+    get_state,
+    private_copy,
+    set_state,
+)
+from testproject.api.models import Project, Task
+
+User = get_user_model()
+ISS = "https://issuer.example"
+UIDS = [
+    (post_save, OIDCIdentity, "drf_oidc_jwks.identity_saved"),
+    (post_delete, OIDCIdentity, "drf_oidc_jwks.identity_deleted"),
+    (post_save, None, "drf_oidc_jwks.user_saved"),
+]
+
+
+@pytest.fixture
+def reconnected() -> Iterator[None]:
+    """The app's receivers disconnected (by their stable dispatch_uid), then connected again by connect_receivers()."""
+    for signal, sender, uid in UIDS:
+        assert signal.disconnect(sender=sender or User, dispatch_uid=uid) is True
+    connect_receivers()
+    yield
+    connect_receivers()
+
+
+def linked(subject: str) -> OIDCIdentity:
+    user = User.objects.create(username=subject)
+    return OIDCIdentity.objects.create(issuer=ISS, subject=subject, user=user, fingerprint="fp")
+
+
+def cached(subject: str) -> bool:
+    return get_state(get_settings(), ISS, subject) is not None
+
+
+def test_saving_or_deleting_an_identity_forgets_its_state_once_reconnected(
+    oidc_settings: Any, reconnected: Any
+) -> None:
+    identity = linked("ann")
+    s = get_settings()
+    set_state(s, ISS, "ann", ACTIVE)
+    assert cached("ann")
+    identity.fingerprint = "changed"
+    identity.save()
+    assert not cached("ann")
+    set_state(s, ISS, "ann", ACTIVE)
+    identity.delete()
+    assert not cached("ann")
+
+
+def test_saving_a_user_forgets_the_states_of_its_identities_once_reconnected(
+    oidc_settings: Any, reconnected: Any
+) -> None:
+    identity = linked("bob")
+    set_state(get_settings(), ISS, "bob", ACTIVE)
+    identity.user.first_name = "Bob"
+    identity.user.save()
+    assert not cached("bob")
+
+
+def test_saving_other_models_sends_nothing_to_the_receivers(oidc_settings: Any, reconnected: Any) -> None:
+    linked("cy")
+    set_state(get_settings(), ISS, "cy", ACTIVE)
+    generation = cache.get(GENERATION_KEY)
+    project = Project.objects.create(tenant_id="acme", name="p")
+    Task.objects.create(project=project, created_by="x", title="t").delete()
+    assert cached("cy")
+    assert cache.get(GENERATION_KEY) == generation
+
+
+def test_connecting_the_receivers_again_connects_each_once(oidc_settings: Any) -> None:
+    connect_receivers()
+    connect_receivers()
+    identity = linked("dee")
+    before = cache.get(GENERATION_KEY)
+    identity.fingerprint = "changed"
+    identity.save()  # one receiver: one bump (the one after the commit waits for the test's transaction)
+    assert cache.get(GENERATION_KEY) == before + 1
+    identity.user.first_name = "Dee"
+    identity.user.save()
+    assert cache.get(GENERATION_KEY) == before + 2
+    identity.delete()
+    assert cache.get(GENERATION_KEY) == before + 3
+
+
+def test_a_missing_counter_is_started_below_two_to_the_62_and_never_expires(
+    oidc_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = get_settings()
+    for _ in range(32):
+        cache.delete(GENERATION_KEY)
+        bump_generation(s)
+        value = cache.get(GENERATION_KEY)
+        # Room for increments within a signed 64-bit integer (Redis INCR refuses to overflow).
+        assert isinstance(value, int) and 0 <= value < 2**62
+    bump_generation(s)
+    assert cache.get(GENERATION_KEY) == value + 1
+    later = time.time() + 10 * 365 * 86400
+    monkeypatch.setattr("django.core.cache.backends.locmem.time.time", lambda: later)
+    assert cache.get(GENERATION_KEY) == value + 1  # no expiry: a vanished counter drops every copy
+
+
+def test_a_fresh_set_of_copies_has_read_the_counter_zero_times_and_then_once(oidc_settings: Any) -> None:
+    states = LocalStates()
+    assert states.checks == 0
+    assert states.get(get_settings(), (ISS, "x")) is None
+    assert states.checks == 1
+
+
+def test_without_a_revalidator_copies_due_to_expire_are_simply_kept_until_they_do(oidc_settings: Any) -> None:
+    oidc_settings(USER_CACHE_TTL=3, USER_LOCAL_CACHE_TTL=1)
+    s = get_settings()
+    clock = [1000.0]
+    states = LocalStates(clock=lambda: clock[0])
+    user = User(username="eve")
+    states.put(s, (ISS, "eve"), (ACTIVE, "fp", user), time.time())
+    clock[0] += 1.5  # the next check sees the copy due within two checks, and has nobody to ask
+    assert states.get(s, (ISS, "eve")) == (ACTIVE, "fp", user)
+
+
+def test_a_private_copy_has_its_own_state_and_reads_related_objects_again(
+    oidc_settings: Any, django_assert_num_queries: Any
+) -> None:
+    project = Project.objects.create(tenant_id="acme", name="p")
+    task = Task.objects.select_related("project").get(pk=Task.objects.create(project=project, title="t").pk)
+    copy = private_copy(task)
+    assert copy is not task and copy.pk == task.pk and copy.title == "t"
+    assert copy._state is not task._state
+    assert (copy._state.db, copy._state.adding) == (task._state.db, task._state.adding)
+    with django_assert_num_queries(1):
+        assert copy.project == project and copy.project is not task.project
+    with django_assert_num_queries(0):
+        assert task.project.name == "p"  # the original keeps what it had loaded
+    copy.title = "changed"
+    assert task.title == "t"
+
+
+def test_a_private_copy_of_a_user_has_its_own_related_managers_and_prefetched_objects(oidc_settings: Any) -> None:
+    from django.contrib.auth.models import Group
+
+    Group.objects.create(name="g")
+    user = User.objects.prefetch_related("groups").get(pk=User.objects.create(username="fay").pk)
+    assert list(user.groups.all()) == []  # prefetched: empty
+    User.objects.get(pk=user.pk).groups.add(Group.objects.get())  # through another instance
+    assert list(user.groups.all()) == []  # the original still answers from what it prefetched
+    copy = private_copy(user)
+    assert copy.groups.instance is copy
+    assert [g.name for g in copy.groups.all()] == ["g"]  # read again, not the original's prefetched list
