@@ -171,3 +171,77 @@ def test_a_private_copy_of_a_user_has_its_own_related_managers_and_prefetched_ob
     copy = private_copy(user)
     assert copy.groups.instance is copy
     assert [g.name for g in copy.groups.all()] == ["g"]  # read again, not the original's prefetched list
+
+
+def test_an_identity_linked_to_an_existing_user_outside_the_sync_is_announced(oidc_settings: Any) -> None:
+    user = User.objects.create(username="gil")
+    before = cache.get(GENERATION_KEY)
+    OIDCIdentity.objects.create(issuer=ISS, subject="gil", user=user, fingerprint="fp")  # e.g. by an admin
+    assert cache.get(GENERATION_KEY) != before
+
+
+@pytest.mark.parametrize("ttl", [1, 2])
+def test_a_short_user_cache_ttl_still_forgets_on_saves(oidc_settings: Any, ttl: int) -> None:
+    oidc_settings(USER_CACHE_TTL=ttl)
+    identity = linked("hal")
+    s = get_settings()
+    set_state(s, ISS, "hal", ACTIVE)
+    identity.user.first_name = "Hal"
+    identity.user.save()
+    assert not cached("hal")
+    set_state(s, ISS, "hal", ACTIVE)
+    identity.fingerprint = "changed"
+    identity.save()
+    assert not cached("hal")
+
+
+def test_with_user_cache_ttl_zero_saves_forget_nothing_and_cost_no_query(
+    oidc_settings: Any, django_assert_num_queries: Any
+) -> None:
+    oidc_settings(USER_CACHE_TTL=0)
+    identity = linked("ida")
+    before = cache.get(GENERATION_KEY)
+    identity.user.first_name = "Ida"
+    with django_assert_num_queries(1):  # the UPDATE; nothing is cached, so nothing to look up or forget
+        identity.user.save()
+    identity.fingerprint = "changed"
+    identity.save()
+    assert cache.get(GENERATION_KEY) == before
+
+
+def test_loading_a_fixture_of_users_forgets_nothing(oidc_settings: Any, tmp_path: Any) -> None:
+    import json
+
+    from django.core.management import call_command
+
+    identity = linked("jo")
+    set_state(get_settings(), ISS, "jo", ACTIVE)
+    fixture = tmp_path / "users.json"
+    row = {"username": "jo", "first_name": "Jo", "password": "!", "is_active": True}
+    fixture.write_text(json.dumps([{"model": User._meta.label_lower, "pk": identity.user_id, "fields": row}]))
+    call_command("loaddata", str(fixture), verbosity=0)
+    assert User.objects.get(pk=identity.user_id).first_name == "Jo"
+    assert cached("jo")  # a raw save: fixtures are not a change another process must hear about
+
+
+def test_copies_are_revalidated_when_they_would_expire_before_the_next_two_checks(oidc_settings: Any) -> None:
+    oidc_settings(USER_CACHE_TTL=10, USER_LOCAL_CACHE_TTL=2)
+    s = get_settings()
+    clock = [1000.0]
+    asked: list[list[Any]] = []
+
+    def revalidator(settings: Any, identities: list[Any]) -> dict[Any, Any]:
+        asked.append(list(identities))
+        return {}
+
+    states = LocalStates(clock=lambda: clock[0])
+    states.revalidator = revalidator
+    states.put(s, (ISS, "kit"), (ACTIVE, "fp", User(username="kit")), time.time())  # expires at 1010
+    for now in (1002.5, 1005.5):  # horizons 1006.5 and 1009.5: not due yet
+        clock[0] = now
+        states.get(s, (ISS, "other"))
+    assert asked == []
+    clock[0] = 1008.0  # horizon 1012: due
+    states.get(s, (ISS, "other"))
+    assert asked == [[(ISS, "kit")]]
+    assert (ISS, "kit") not in states.entries  # not found any more: forgotten
