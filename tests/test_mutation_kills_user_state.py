@@ -228,20 +228,22 @@ def test_copies_are_revalidated_when_they_would_expire_before_the_next_two_check
     oidc_settings(USER_CACHE_TTL=10, USER_LOCAL_CACHE_TTL=2)
     s = get_settings()
     clock = [1000.0]
-    asked: list[list[Any]] = []
+    asked: list[tuple[bool, list[Any]]] = []
 
     def revalidator(settings: Any, identities: list[Any]) -> dict[Any, Any]:
-        asked.append(list(identities))
+        asked.append((settings is s, list(identities)))
         return {}
 
-    states = LocalStates(clock=lambda: clock[0])
+    states = LocalStates(clock=lambda: clock[0], wall=lambda: 5000.0)
     states.revalidator = revalidator
-    states.put(s, (ISS, "kit"), (ACTIVE, "fp", User(username="kit")), time.time())  # expires at 1010
-    for now in (1002.5, 1005.5):  # horizons 1006.5 and 1009.5: not due yet
+    states.put(s, (ISS, "kit"), (ACTIVE, "fp", User(username="kit")), 5000.0)  # expires at 1010 exactly
+    states.put(s, (ISS, "new"), ACTIVE, 5000.0)  # no user loaded: read again when it expires, never in a batch
+    for now in (1002.5, 1004.0):  # horizons 1006.5 and 1008: not due yet, and nobody asked
         clock[0] = now
         states.get(s, (ISS, "other"))
     assert asked == []
-    clock[0] = 1008.0  # horizon 1012: due
+    clock[0] = 1006.0  # horizon 1010: due
     states.get(s, (ISS, "other"))
-    assert asked == [[(ISS, "kit")]]
+    assert asked == [(True, [(ISS, "kit")])]
     assert (ISS, "kit") not in states.entries  # not found any more: forgotten
+    assert (ISS, "new") in states.entries
