@@ -247,3 +247,69 @@ def test_copies_are_revalidated_when_they_would_expire_before_the_next_two_check
     assert asked == [(True, [(ISS, "kit")])]
     assert (ISS, "kit") not in states.entries  # not found any more: forgotten
     assert (ISS, "new") in states.entries
+
+
+def test_a_cached_active_state_reads_back_as_active_with_its_fingerprint_and_a_private_user(
+    oidc_settings: Any,
+) -> None:
+    s = get_settings()
+    user = User(username="lee")
+    set_state(s, ISS, "lee", (ACTIVE, "fp-lee", user))
+    state = get_state(s, ISS, "lee")
+    assert isinstance(state, tuple) and state[:2] == (ACTIVE, "fp-lee")
+    assert state[2].username == "lee" and state[2] is not user
+
+
+def test_the_identity_digest_is_forty_hex_characters_of_the_sha256_of_issuer_nul_subject() -> None:
+    import hashlib
+
+    from drf_oidc_jwks.user_state import identity_digest, state_key
+
+    digest = identity_digest(ISS, "x" * 1000)
+    assert digest == hashlib.sha256(f"{ISS}\x00{'x' * 1000}".encode()).hexdigest()[:40]
+    assert state_key(ISS, "x" * 1000) == f"drf_oidc_jwks:user:{digest}"
+
+
+def test_a_copy_expires_at_exactly_user_cache_ttl_and_is_dropped(oidc_settings: Any) -> None:
+    oidc_settings(USER_CACHE_TTL=10, USER_LOCAL_CACHE_TTL=100)
+    s = get_settings()
+    clock = [1000.0]
+    states = LocalStates(clock=lambda: clock[0], wall=lambda: 5000.0)
+    states.put(s, (ISS, "mo"), ACTIVE, 5000.0)
+    clock[0] = 1009.99
+    assert states.get(s, (ISS, "mo")) == ACTIVE
+    clock[0] = 1010.0
+    assert states.get(s, (ISS, "mo")) is None
+    assert (ISS, "mo") not in states.entries
+
+
+def test_the_counter_is_read_again_at_exactly_user_local_cache_ttl(oidc_settings: Any) -> None:
+    oidc_settings(USER_CACHE_TTL=100, USER_LOCAL_CACHE_TTL=2)
+    s = get_settings()
+    clock = [1000.0]
+    states = LocalStates(clock=lambda: clock[0], wall=lambda: 5000.0)
+    states.put(s, (ISS, "ned"), ACTIVE, 5000.0)
+    bump_generation(s)
+    clock[0] = 1001.99
+    assert states.get(s, (ISS, "ned")) == ACTIVE
+    clock[0] = 1002.0
+    assert states.get(s, (ISS, "ned")) is None  # checked: the counter moved
+
+
+def test_with_the_shared_cache_down_a_copy_serves_until_exactly_user_local_cache_ttl(
+    settings: Any, oidc_settings: Any
+) -> None:
+    settings.CACHES = {
+        **settings.CACHES,
+        "down": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"},
+    }
+    oidc_settings(USER_CACHE_ALIAS="down", USER_CACHE_TTL=100, USER_LOCAL_CACHE_TTL=2)
+    s = get_settings()
+    clock = [1000.0]
+    states = LocalStates(clock=lambda: clock[0], wall=lambda: 5000.0)
+    states.put(s, (ISS, "oz"), ACTIVE, 5000.0)
+    clock[0] = 1001.99
+    assert states.get(s, (ISS, "oz")) == ACTIVE
+    clock[0] = 1002.0
+    assert states.get(s, (ISS, "oz")) is None
+    assert states.confirmed is False
