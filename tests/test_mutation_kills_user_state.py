@@ -313,3 +313,29 @@ def test_with_the_shared_cache_down_a_copy_serves_until_exactly_user_local_cache
     clock[0] = 1002.0
     assert states.get(s, (ISS, "oz")) is None
     assert states.confirmed is False
+
+
+def test_a_state_in_the_shared_cache_is_read_back_whole_when_this_process_has_no_copy(oidc_settings: Any) -> None:
+    from drf_oidc_jwks.user_state import reset_local_states
+
+    s = get_settings()
+    set_state(s, ISS, "pam", (ACTIVE, "fp-pam", User(username="pam")))
+    reset_local_states()
+    state = get_state(s, ISS, "pam")
+    assert isinstance(state, tuple) and state[:2] == (ACTIVE, "fp-pam") and state[2].username == "pam"
+
+
+def test_user_cache_ttl_zero_reads_no_state_even_one_left_in_the_shared_cache(oidc_settings: Any) -> None:
+    set_state(get_settings(), ISS, "quin", ACTIVE)  # written while caching was on (another process, say)
+    oidc_settings(USER_CACHE_TTL=0)
+    assert get_state(get_settings(), ISS, "quin") is None
+
+
+def test_user_local_cache_ttl_zero_keeps_no_copy_in_the_process(oidc_settings: Any) -> None:
+    from drf_oidc_jwks.user_state import local_states
+
+    oidc_settings(USER_LOCAL_CACHE_TTL=0)
+    s = get_settings()
+    set_state(s, ISS, "rae", ACTIVE)
+    assert get_state(s, ISS, "rae") == ACTIVE  # from the shared cache
+    assert len(local_states()) == 0
