@@ -339,3 +339,39 @@ def test_user_local_cache_ttl_zero_keeps_no_copy_in_the_process(oidc_settings: A
     set_state(s, ISS, "rae", ACTIVE)
     assert get_state(s, ISS, "rae") == ACTIVE  # from the shared cache
     assert len(local_states()) == 0
+
+
+def test_a_state_read_from_the_shared_cache_is_kept_as_this_process_copy(oidc_settings: Any) -> None:
+    from drf_oidc_jwks.user_state import reset_local_states, state_key
+
+    s = get_settings()
+    set_state(s, ISS, "sid", (ACTIVE, "fp-sid", User(username="sid")))
+    reset_local_states()
+    assert get_state(s, ISS, "sid") is not None
+    cache.delete(state_key(ISS, "sid"))
+    state = get_state(s, ISS, "sid")  # the copy answers
+    assert isinstance(state, tuple) and state[:2] == (ACTIVE, "fp-sid")
+
+
+def test_each_read_of_the_counter_is_counted(oidc_settings: Any) -> None:
+    oidc_settings(USER_LOCAL_CACHE_TTL=2)
+    s = get_settings()
+    clock = [1000.0]
+    states = LocalStates(clock=lambda: clock[0])
+    for expected, now in ((1, 1000.0), (1, 1001.0), (2, 1002.0), (3, 1004.5)):
+        clock[0] = now
+        states.get(s, (ISS, "x"))
+        assert states.checks == expected
+
+
+def test_a_copy_stored_at_exactly_the_check_time_is_checked_first_and_kept(oidc_settings: Any) -> None:
+    oidc_settings(USER_CACHE_TTL=100, USER_LOCAL_CACHE_TTL=2)
+    s = get_settings()
+    clock = [1000.0]
+    states = LocalStates(clock=lambda: clock[0], wall=lambda: 5000.0)
+    states.put(s, (ISS, "old"), ACTIVE, 5000.0)
+    bump_generation(s)
+    clock[0] = 1002.0
+    states.put(s, (ISS, "new"), ACTIVE, 5000.0)  # the check runs first: the move drops only the old copy
+    assert states.get(s, (ISS, "new")) == ACTIVE
+    assert states.get(s, (ISS, "old")) is None
