@@ -375,3 +375,43 @@ def test_a_copy_stored_at_exactly_the_check_time_is_checked_first_and_kept(oidc_
     states.put(s, (ISS, "new"), ACTIVE, 5000.0)  # the check runs first: the move drops only the old copy
     assert states.get(s, (ISS, "new")) == ACTIVE
     assert states.get(s, (ISS, "old")) is None
+
+
+def test_user_cache_ttl_zero_stores_no_state_anywhere(oidc_settings: Any) -> None:
+    from drf_oidc_jwks.user_state import local_states, state_key
+
+    oidc_settings(USER_CACHE_TTL=0)
+    set_state(get_settings(), ISS, "tia", ACTIVE)
+    assert len(local_states()) == 0
+    assert cache.get(state_key(ISS, "tia")) is None
+
+
+def test_a_counter_started_by_a_check_is_below_two_to_the_62_and_never_expires(
+    oidc_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = get_settings()
+    clock = [1000.0]
+    states = LocalStates(clock=lambda: clock[0])
+    for _ in range(32):
+        cache.delete(GENERATION_KEY)
+        clock[0] += s.user_local_cache_ttl
+        states.get(s, (ISS, "x"))
+        value = cache.get(GENERATION_KEY)
+        assert isinstance(value, int) and 0 <= value < 2**62
+    later = time.time() + 10 * 365 * 86400
+    monkeypatch.setattr("django.core.cache.backends.locmem.time.time", lambda: later)
+    assert cache.get(GENERATION_KEY) == value
+
+
+def test_a_cache_that_keeps_nothing_confirms_nothing_and_revalidates_nothing(settings: Any, oidc_settings: Any) -> None:
+    settings.CACHES = {**settings.CACHES, "void": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    oidc_settings(USER_CACHE_ALIAS="void", USER_CACHE_TTL=10, USER_LOCAL_CACHE_TTL=2)
+    s = get_settings()
+    clock = [1000.0]
+    asked: list[Any] = []
+    states = LocalStates(clock=lambda: clock[0], wall=lambda: 5000.0)
+    states.revalidator = lambda settings, identities: asked.append(identities) or {}
+    states.put(s, (ISS, "uma"), (ACTIVE, "fp", User(username="uma")), 5000.0)
+    clock[0] = 1009.0  # due, but the counter could not be read back: no batch on an unconfirmed view
+    assert states.get(s, (ISS, "uma")) is None
+    assert states.confirmed is False and asked == []
