@@ -81,10 +81,10 @@ def compile_hierarchy(raw: Mapping[str, Iterable[str]] | None) -> ScopeHierarchy
 
 
 def current_hierarchy() -> ScopeHierarchy:
-    """The hierarchy of the current settings (empty before ``SCOPE_HIERARCHY`` exists in them)."""
+    """The hierarchy of the current settings' ``SCOPE_HIERARCHY`` (empty when it is not set)."""
     from .conf import get_settings
 
-    return compile_hierarchy(getattr(get_settings(), "scope_hierarchy", None))
+    return compile_hierarchy(get_settings().scope_hierarchy)
 
 
 def expand(held: Iterable[str], hierarchy: ScopeHierarchy | None = None) -> frozenset[str]:

@@ -73,6 +73,16 @@ def resolve_tenant(request: Request, header: str | None = None) -> str:
 _MISSING: Any = object()
 
 
+def _objects(data: Any) -> list[Mapping[str, Any]]:
+    """The objects a write carries: its one mapping, or every mapping of a bulk (``many=True``) list."""
+    if isinstance(data, Mapping):
+        return [data]
+    if isinstance(data, (list, tuple)):
+        # A bulk write: each item is checked, or one item could carry another tenant's value.
+        return [item for item in data if isinstance(item, Mapping)]
+    return []
+
+
 class TenantScopedMixin(_Base):
     """Scope a generic view or viewset to the caller's tenant (see the module docstring for the rules).
 
@@ -134,31 +144,28 @@ class TenantScopedMixin(_Base):
         return values
 
     def check_body_tenant(self, serializer: BaseSerializer[Any], field: str, tenant: str) -> None:
-        """Refuse a write whose body names a tenant other than the active one (403 ``tenant_mismatch``)."""
-        data = self.request.data
-        named = [data.get(field, _MISSING)] if isinstance(data, Mapping) else []
+        """Refuse a write whose body (any item of a bulk write) names another tenant (403 ``tenant_mismatch``)."""
         validated = getattr(serializer, "validated_data", None)
-        if isinstance(validated, Mapping):
-            named.append(validated.get(field, _MISSING))
-        for value in named:
+        for item in (*_objects(self.request.data), *_objects(validated)):
+            value = item.get(field, _MISSING)
             if value is not _MISSING and str(value) != tenant:
                 raise TenantMismatch()
 
     def check_related_tenant(self, serializer: BaseSerializer[Any], head: str, rest: str, tenant: str) -> None:
-        """Refuse a write linking the object to a related object of another tenant (400, as for a missing pk)."""
-        validated = getattr(serializer, "validated_data", None)
-        related = validated.get(head, _MISSING) if isinstance(validated, Mapping) else _MISSING
-        if related is _MISSING:
-            return  # not part of this write: the object keeps its (in-tenant) relation
-        if related is None:
-            raise exceptions.ValidationError({head: ["This field may not be null."]}, code="null")
-        value: Any = related
-        for part in rest.split("__"):
-            value = getattr(value, part, None)
-            if value is None:
-                break
-        if value is None or str(value) != tenant:
-            # The same answer as for a pk that does not exist: another tenant's ids stay unconfirmed.
-            raise exceptions.ValidationError(
-                {head: [f'Invalid pk "{related.pk}" - object does not exist.']}, code="does_not_exist"
-            )
+        """Refuse a write linking an object (any of a bulk write) to another tenant's (400, as for a missing pk)."""
+        for item in _objects(getattr(serializer, "validated_data", None)):
+            related = item.get(head, _MISSING)
+            if related is _MISSING:
+                continue  # not part of this write: the object keeps its (in-tenant) relation
+            if related is None:
+                raise exceptions.ValidationError({head: ["This field may not be null."]}, code="null")
+            value: Any = related
+            for part in rest.split("__"):
+                value = getattr(value, part, None)
+                if value is None:
+                    break
+            if value is None or str(value) != tenant:
+                # The same answer as for a pk that does not exist: another tenant's ids stay unconfirmed.
+                raise exceptions.ValidationError(
+                    {head: [f'Invalid pk "{related.pk}" - object does not exist.']}, code="does_not_exist"
+                )

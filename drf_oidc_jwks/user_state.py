@@ -71,7 +71,6 @@ def private_copy(user: Any) -> Any:
         fresh = type(state)()
         fresh.__dict__.update(state.__dict__)
         fresh.__dict__.pop("fields_cache", None)  # related objects: read again, like a fresh instance
-        fresh.__dict__.pop("related_managers_cache", None)
         values["_state"] = fresh
     values.pop("_prefetched_objects_cache", None)
     new.__dict__.update(values)
