@@ -136,13 +136,20 @@ def dpop_requests(factory: Any, client: Any, tokens: list[str]) -> list[Any]:
 
 
 def cache_add() -> Callable[[Any], None]:
-    """One ``cache.add`` of a new key in the default cache: the replay store's share of a DPoP request."""
+    """One ``cache.add`` of a new key in the default cache: the replay store's share of a DPoP request.
+
+    The keys have the replay store's form and length (Django's cache checks every key character by character).
+    """
     import itertools
 
     from django.core.cache import caches
 
+    from drf_oidc_jwks.dpop_store import replay_key
+
+    sample = replay_key("bench", "bench")
+    prefix, width = sample[:-22], 22  # the store's prefix, then 22 base64url characters of digest
     cache, counter = caches["default"], itertools.count()
-    return lambda _: cache.add(f"bench:add:{next(counter)}", 1, 300)
+    return lambda _: cache.add(f"{prefix}{next(counter):0{width}d}", 1, 300)
 
 
 def environment() -> dict[str, str]:

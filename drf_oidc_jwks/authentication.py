@@ -59,6 +59,8 @@ class Configured(NamedTuple):
     for_jwts: bool
     #: ``ISSUER_RESOLVER`` is set: the request is handed to it.
     resolver: bool
+    #: Some issuer answers the DPoP scheme (``dpop_auth.dpop_accepted``).
+    dpop_accepted: bool
 
 
 _configured: Configured | None = None
@@ -79,6 +81,7 @@ def configured() -> Configured:
             opaque_issuer=opaque.opaque_issuer(s),
             for_jwts=any(i.introspection is not None and i.introspection.get("FOR_JWTS") is True for i in s.issuers),
             resolver=s.issuer_resolver is not None,
+            dpop_accepted=dpop_auth.dpop_accepted(s),
         )
     return held
 
@@ -191,7 +194,7 @@ class JWKSAuthentication(BaseAuthentication):
         if header[:1] in "Bb":
             return False  # Bearer, most requests: no scheme to split out
         scheme = header.lstrip().partition(" ")[0]
-        if scheme.lower() != self.dpop_keyword or not dpop_auth.dpop_accepted(get_settings()):
+        if scheme.lower() != self.dpop_keyword or not configured().dpop_accepted:
             return False
         setattr(request, _SCHEME_ATTR, "dpop")
         return True

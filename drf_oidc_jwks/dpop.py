@@ -19,8 +19,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .dpop_keys import (
     KEY_CACHE_SIZE,
@@ -65,9 +64,8 @@ _JSON_SPACE = " \t\n\r"  # RFC 8259 2: the only whitespace around a JSON value
 _TYPES = frozenset({"dpop+jwt", "application/dpop+jwt"})
 
 
-@dataclass(frozen=True)
-class ProofResult:
-    """A DPoP proof that passed every check of :func:`check_proof`."""
+class ProofResult(NamedTuple):
+    """A DPoP proof that passed every check of :func:`check_proof` (a NamedTuple: made on every request)."""
 
     #: RFC 7638 thumbprint of the proof's key: compare it to the token's ``cnf.jkt``.
     jkt: str
@@ -133,7 +131,8 @@ def access_token_hash(access_token: str) -> str:
 def bound_jkt(payload: Mapping[str, Any]) -> str | None:
     """The ``cnf.jkt`` a verified token is bound to, or None when it carries no ``jkt`` confirmation."""
     cnf = payload.get("cnf")
-    if type(cnf) is not dict and not isinstance(cnf, Mapping):  # dict first: the ABC check costs per request
+    # dict first (a verified payload's FrozenDict is one): the Mapping ABC check costs per request.
+    if not isinstance(cnf, dict) and not isinstance(cnf, Mapping):
         return None
     jkt = cnf.get("jkt")
     return jkt if isinstance(jkt, str) and jkt else None
