@@ -115,7 +115,9 @@ def test_the_reason_of_an_unreadable_or_forged_token_is_kept(issuer, oidc_settin
     oidc_settings(SYNC_USERS=False, BACKCHANNEL_LOGOUT_AUDIENCE=[RP])
     s = get_settings()
     forged = issuer.foreign_token("alice", aud=RP, events={LOGOUT_EVENT: {}}, jti="j", sid="s")
-    for raw in ("not-a-jwt", forged):
+    genuine = logout_token(issuer)
+    tampered = genuine[:-6] + ("AAAAAA" if not genuine.endswith("AAAAAA") else "BBBBBB")  # the kid's key, bad signature
+    for raw in ("not-a-jwt", forged, tampered):
         with pytest.raises(LogoutTokenError) as info:
             verify_logout_token(raw, s, lambda i: i.backchannel_logout_audience)
         assert isinstance(info.value.reason, str) and info.value.reason
