@@ -315,7 +315,7 @@ class Introspector:
             exp = answer.get("exp")
             if isinstance(exp, (int, float)) and not isinstance(exp, bool) and math.isfinite(exp):
                 ttl = min(ttl, exp - now)
-            stored: dict[str, Any] = {"active": True, **answer}
+            stored: dict[str, Any] = dict(answer)  # "active" is True: this branch reads it
         else:
             ttl = self.config.inactive_cache_ttl
             stored = {"active": False}  # nothing else of an inactive answer is kept

@@ -56,10 +56,9 @@ class RevocationStore:
     ) -> None:
         self.cache, self.ttl, self.poll, self.clock, self.monotonic = cache, ttl, poll, clock, monotonic
         self._view: View = {}
-        self._index: dict[str, tuple[dict[str, float], dict[str, float], dict[str, float]]] = {}
         #: (index, payloads found clean against it): swapped together, so a thread never pairs a new index
         #: with answers of the old one. A memoised token's payload is the same object on every request.
-        self._state: tuple[dict[str, Any], dict[int, Mapping[str, Any]]] = (self._index, {})
+        self._state: tuple[dict[str, Any], dict[int, Mapping[str, Any]]] = ({}, {})
         self._epoch: str | None = None
         self._gen = 0
         self._holes: dict[int, float] = {}
@@ -263,7 +262,7 @@ class RevocationStore:
         for (kind, iss, value), (at, _until) in view.items():
             per_issuer = index.setdefault(iss, ({}, {}, {}))
             per_issuer[KINDS.index(kind)][value] = at
-        self._view, self._index = view, index
+        self._view = view
         self._state = (index, {})
 
     def _prune(self) -> None:

@@ -211,6 +211,7 @@ def test_the_store_for_an_alias_follows_a_caches_change(settings):
     assert before.cache is caches["default"]
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "moved"}}
     after = ReplayStore.for_alias("default")
+    caches["default"].clear()  # LocMem "moved" is process-wide: a second run in one process (mutmut) reuses it
     assert after is not before
     assert after.cache is caches["default"]
     after.remember(result(jti="moved"), max_age=300, leeway=0)
@@ -234,3 +235,129 @@ def test_each_thread_has_its_own_store_on_its_own_cache_object():
     here = ReplayStore.for_alias("default")
     assert seen["store"] is not here
     assert seen["store"].cache is seen["cache"] is not here.cache
+
+
+# ---------------------------------------------------------------------------
+# Pinned by mutation testing (docs/security.md, "Mutation testing")
+
+
+def test_a_jti_holding_a_lone_surrogate_is_recorded_and_its_replay_refused(store):
+    # JSON "\ud800" decodes to a lone surrogate: the key must still be computed, not raise a 500.
+    jti = "j-\ud800"
+    assert replay_key("k" * 43, jti) != replay_key("k" * 43, "j-\ud801")
+    store.remember(result(jti), max_age=300, leeway=5)
+    with pytest.raises(InvalidDPoPProof):
+        store.remember(result(jti), max_age=300, leeway=5)
+
+
+def test_the_replay_key_is_the_prefix_and_128_bits_of_digest():
+    key = replay_key("k" * 43, "j-1")
+    prefix = "drf_oidc_jwks:dpop:v2:"
+    assert key.startswith(prefix)
+    assert len(key) == len(prefix) + 22  # 16 bytes in unpadded base64url
+
+
+def test_the_redis_entry_timeout_follows_the_given_clock_to_the_second(redis_cache):
+    cache, raw = redis_cache
+    now = time.time() + 1000  # another clock than the machine's: the entry must follow the one given
+    ReplayStore(cache).remember(result("a", iat=now - 100), max_age=300, leeway=5, now=now)
+    (key,) = raw.keys("*dpop*")
+    assert 205 <= raw.ttl(key) <= 206  # ceil(205) + 1
+
+
+def test_a_proof_already_past_its_window_is_kept_one_second(redis_cache):
+    cache, raw = redis_cache
+    now = time.time()
+    ReplayStore(cache).remember(result("late", iat=now - 400), max_age=300, leeway=5, now=now)
+    (key,) = raw.keys("*dpop*")
+    assert raw.ttl(key) == 1
+
+
+def test_a_new_thread_gets_a_working_store_after_every_reset_of_a_fresh_process():
+    # A thread's stores start at generation -1: no reset may ever reach that number (a fresh process here,
+    # so the count of resets starts at zero).
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import threading, django; django.setup()\n"
+        "from drf_oidc_jwks.dpop_store import ReplayStore, reset_stores\n"
+        "out = []\n"
+        "def run():\n"
+        "    try:\n"
+        "        out.append(ReplayStore.for_alias('default').cache is not None)\n"
+        "    except Exception as exc:\n"
+        "        out.append(type(exc).__name__)\n"
+        "for _ in range(3):\n"
+        "    t = threading.Thread(target=run); t.start(); t.join(); reset_stores()\n"
+        "print(out)\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "testproject.settings")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=os.getcwd(), env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == "[True, True, True]", done.stderr[-2000:]
+
+
+def test_the_nonce_format_is_the_window_and_its_hmac_so_workers_of_any_version_agree():
+    import hashlib
+    import hmac
+    import struct
+
+    from drf_oidc_jwks.dpop import b64url_encode
+
+    window = struct.pack(">q", 100_000)
+    key = hashlib.sha256(b"drf_oidc_jwks.dpop.nonce:" + b"the-secret").digest()
+    expected = b64url_encode(window + hmac.new(key, window, hashlib.sha256).digest()[:16])
+    assert NonceIssuer(window=60, secrets=["the-secret"]).issue(6_000_000.0) == expected
+
+
+def test_a_nonce_with_its_window_changed_is_refused():
+    from drf_oidc_jwks.dpop import b64url_decode, b64url_encode
+
+    nonces = NonceIssuer(window=60)
+    raw = b64url_decode(nonces.issue(6_000_000.0))
+    moved = b64url_encode((100_001).to_bytes(8, "big") + raw[8:])  # the next window, the same MAC
+    with pytest.raises(UseDPoPNonce):
+        nonces.check(moved, 6_000_060.0)
+
+
+def test_explicit_secrets_are_the_ones_nonces_are_made_and_checked_with(settings):
+    first, second = NonceIssuer(secrets=["secret-one"]), NonceIssuer(secrets=["secret-two"])
+    nonce = first.issue()
+    first.check(nonce)
+    with pytest.raises(UseDPoPNonce):
+        second.check(nonce)
+    with pytest.raises(UseDPoPNonce):
+        NonceIssuer().check(nonce)  # not SECRET_KEY's either
+    NonceIssuer(secrets=["secret-two", "secret-one"]).check(nonce)  # a second secret still verifies
+
+
+def test_nonces_work_without_a_secret_key_fallbacks_setting(settings):
+    del settings.SECRET_KEY_FALLBACKS
+    nonces = NonceIssuer()
+    nonces.check(nonces.issue())
+
+
+def test_a_window_under_one_second_is_allowed():
+    nonces = NonceIssuer(window=0.5)
+    nonces.check(nonces.issue(1000.0), 1000.4)
+
+
+def test_the_refusal_says_whether_the_nonce_was_missing_or_not_ours():
+    nonces = NonceIssuer()
+    with pytest.raises(UseDPoPNonce) as missing:
+        nonces.check(None)
+    with pytest.raises(UseDPoPNonce) as forged:
+        nonces.check("A" * 32)
+    assert missing.value.reason == "proof carries no nonce"
+    assert forged.value.reason == "nonce not issued here, or expired"
+
+
+def test_the_checker_uses_the_clock_it_was_given():
+    nonces = NonceIssuer(window=60)
+    then = 6_000_000.0  # long ago: the machine's clock would refuse this nonce
+    nonces.checker(then)(nonces.issue(then))
+    with pytest.raises(UseDPoPNonce):
+        nonces.checker()(nonces.issue(then))
