@@ -138,3 +138,17 @@ def test_email_verified_reads_only_the_first_present_path():
     paths = {"email_verified": AnyOf(("verified", "email_ok"))}
     assert claims({"verified": False, "email_ok": True}, **paths).email_verified is False
     assert claims({"email_ok": True}, **paths).email_verified is True
+
+
+def test_the_identity_attributes_read_their_configured_paths():
+    payload = {"sub": "u", "e": "u@example.com", "n": "Ann Lee", "g": "Ann", "f": "Lee", "l": "ann", "c": "app"}
+    paths = {"email": "e", "name": "n", "given_name": "g", "family_name": "f", "username": "l", "client_id": "c"}
+    c = claims(payload, **paths)
+    assert (c.email, c.name, c.given_name, c.family_name, c.username, c.client_id) == (
+        "u@example.com",
+        "Ann Lee",
+        "Ann",
+        "Lee",
+        "ann",
+        "app",
+    )
