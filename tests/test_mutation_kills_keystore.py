@@ -167,6 +167,26 @@ def test_with_the_cache_down_a_process_fetches_once_and_keeps_its_own_cooldown(
     assert server.total() == 3
 
 
+def test_with_the_cache_down_a_request_meeting_the_cooldown_waits_for_the_refetch_in_flight(
+    oidc_settings, issuer, server, cache_down
+):
+    oidc_settings(JWKS_CACHE_ALIAS=cache_down, JWKS_REFRESH_COOLDOWN=60, HTTP_TIMEOUT=2)
+    client = worker()
+    client.get_key(issuer.key.kid, "RS256")
+    new = issuer.add_key("RS256")
+    server.delay = 0.5
+    fetching = threading.Thread(target=client.get_key, args=(new.kid, "RS256"))
+    fetching.start()
+    deadline = time.monotonic() + 2
+    while server.total() < 2 and time.monotonic() < deadline:  # the refetch has reached the IdP
+        time.sleep(0.01)
+    try:
+        assert client.get_key(new.kid, "RS256").kid == new.kid  # another request, same process, same new kid
+    finally:
+        fetching.join()
+    assert server.total() == 2
+
+
 def test_with_the_cache_down_a_failure_backs_off_this_process(oidc_settings, issuer, server, cache_down):
     oidc_settings(JWKS_CACHE_ALIAS=cache_down, JWKS_FAILURE_BACKOFF=5)
     clock = Clock()
@@ -190,6 +210,8 @@ def test_foreign_values_in_the_cache_entries_are_ignored(oidc_settings, issuer, 
     client = worker(clock)
     client.get_key(issuer.key.kid, "RS256")
     cache, prefix = client.cache, client.state.prefix
+    cache.set(prefix + "discovery_doc", "junk")
+    assert client.discovery() == issuer.discovery_document()  # fetched again, not the junk
     entry = cache.get(prefix + "jwks")
     cache.set(prefix + "jwks", {**entry, "etag": 5, "last_modified": ["x"]})
     cache.set(prefix + "discovery", 5)
@@ -198,7 +220,7 @@ def test_foreign_values_in_the_cache_entries_are_ignored(oidc_settings, issuer, 
     assert client.get_key(issuer.key.kid, "RS256").kid == issuer.key.kid
     sent = {k.lower() for k in server.last_headers["/jwks.json"]}
     assert not {"if-none-match", "if-modified-since"} & sent  # no validator of the wrong type is sent back
-    assert (server.total(DISCOVERY), server.total()) == (2, 2)  # the jwks_uri was discovered again
+    assert (server.total(DISCOVERY), server.total()) == (3, 2)  # the document and the jwks_uri discovered again
     assert client.snapshot().failure_backoff_until is None
 
 
@@ -223,9 +245,10 @@ def test_a_snapshot_lists_the_kids_of_key_objects_only(oidc_settings, issuer):
     client.cache.set(client.state.prefix + "jwks", {**entry, "keys": [*entry["keys"], "junk", {"kty": "RSA"}]})
     snapshot = client.snapshot()
     assert snapshot.jwks is not None and snapshot.jwks.kids == (issuer.key.kid, None)
-    client.cache.set(client.state.prefix + "jwks", {**entry, "keys": "junk"})
-    snapshot = client.snapshot()
-    assert snapshot.jwks is not None and snapshot.jwks.kids == ()
+    for junk in ("junk", None, 5):
+        client.cache.set(client.state.prefix + "jwks", {**entry, "keys": junk})
+        snapshot = client.snapshot()
+        assert snapshot.jwks is not None and snapshot.jwks.kids == ()
 
 
 def test_a_snapshot_reports_the_lock_the_backoff_and_the_cooldown(oidc_settings, issuer, server):
