@@ -81,6 +81,22 @@ def test_a_second_worker_uses_the_keys_and_the_discovery_the_first_one_stored(oi
     assert snapshot.jwks.version == first.current_keyset().version
 
 
+def test_a_worker_reads_the_key_set_another_renewed_keeping_its_parsed_keys(oidc_settings, issuer, server):
+    oidc_settings(JWKS_CACHE_TTL=60, JWKS_MAX_STALE=600, JWKS_REFRESH_AHEAD=0)
+    clock = Clock()
+    first, second = worker(clock), worker(clock)
+    first.get_key(issuer.key.kid, "RS256")
+    held = second.get_key(issuer.key.kid, "RS256")
+    assert second.current_keyset().version == first.current_keyset().version
+    clock.now += 61
+    first.get_key(issuer.key.kid, "RS256")  # refetched: the same keys, fresh again
+    renewed = second.current_keyset()  # read from the cache, not fetched
+    assert server.total() == 2
+    assert (renewed.version, renewed.fetched_at) == (first.current_keyset().version, 1_000_061.0)
+    assert (renewed.fresh_until, renewed.stale_until) == (1_000_121.0, 1_000_721.0)
+    assert second.get_key(issuer.key.kid, "RS256") is held  # the same parsed key, not parsed again
+
+
 def test_a_failure_backs_off_every_worker_until_keys_are_stored(oidc_settings, issuer, server):
     oidc_settings(JWKS_FAILURE_BACKOFF=5)
     clock = Clock()
@@ -185,6 +201,32 @@ def test_with_the_cache_down_a_request_meeting_the_cooldown_waits_for_the_refetc
     finally:
         fetching.join()
     assert server.total() == 2
+
+
+def test_with_the_cache_down_one_thread_fetches_and_the_others_answer_at_once(
+    oidc_settings, issuer, server, cache_down
+):
+    oidc_settings(JWKS_CACHE_ALIAS=cache_down, HTTP_TIMEOUT=3)
+    client = worker()
+    server.delay = 1.5
+    outcomes: list[tuple[str, float]] = []
+
+    def request() -> None:
+        started = time.monotonic()
+        try:
+            client.get_key(issuer.key.kid, "RS256")
+            outcomes.append(("key", time.monotonic() - started))
+        except KeySourceError:
+            outcomes.append(("503", time.monotonic() - started))
+
+    threads = [threading.Thread(target=request) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert server.max_in_flight == 1 and server.total() == 1  # single flight within the process
+    # The others answered from what they had (nothing: a clean 503) instead of queueing on the slow fetch.
+    assert len(outcomes) == 6 and "key" in dict(outcomes) and "503" in dict(outcomes), outcomes
 
 
 def test_with_the_cache_down_a_failure_backs_off_this_process(oidc_settings, issuer, server, cache_down):
