@@ -18,6 +18,7 @@ import pytest
 from drf_oidc_jwks.conf import get_settings
 from drf_oidc_jwks.exceptions import KeySourceError, TokenError
 from drf_oidc_jwks.jwks import JWKSClient
+from drf_oidc_jwks.keystore import Lease
 from drf_oidc_jwks.testing import Response
 
 DISCOVERY = "/.well-known/openid-configuration"
@@ -341,3 +342,12 @@ def test_a_clock_counting_from_zero_with_the_cache_down_starts_no_cooldown_befor
     client.get_key(issuer.key.kid, "RS256")
     unknown_key(client, "random-1")  # 60 s after zero: no cooldown ran before, so this one refetches
     assert server.total() == 2
+
+
+def test_releasing_a_refresh_lock_that_expired_leaves_the_next_holders_lock_alone(oidc_settings):
+    first, second = worker(), worker()
+    lease = first.state.acquire("first", 1)  # the shortest lock a cache keeps: one second
+    time.sleep(1.1)  # a refresh that outlived its lock
+    assert second.state.acquire("second", 10) is Lease.SHARED
+    first.state.release("first", lease)
+    assert second.snapshot().refresh_in_progress  # still the second worker's
