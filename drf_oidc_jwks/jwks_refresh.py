@@ -78,9 +78,10 @@ class KeyRefresher:
         self._check_at = keyset.fresh_until - max(0.0, ahead)
 
     def _newest(self, current: KeySet | None) -> KeySet | None:
-        shared = self._shared()
-        if shared is not None and (current is None or shared.fetched_at > current.fetched_at):
-            return shared
+        # This process's memo counts too: with the cache down, another thread's refresh lands only there.
+        for candidate in (self._shared(), self._memo):
+            if candidate is not None and (current is None or candidate.fetched_at > current.fetched_at):
+                current = candidate
         return current
 
     def _serve_stale(self, keyset: KeySet, reason: str, *, quiet: bool = False) -> KeySet:

@@ -18,6 +18,7 @@ import pytest
 from drf_oidc_jwks.conf import get_settings
 from drf_oidc_jwks.exceptions import KeySourceError, TokenError
 from drf_oidc_jwks.jwks import JWKSClient
+from drf_oidc_jwks.keystore import Lease
 from drf_oidc_jwks.testing import Response
 
 DISCOVERY = "/.well-known/openid-configuration"
@@ -79,6 +80,22 @@ def test_a_second_worker_uses_the_keys_and_the_discovery_the_first_one_stored(oi
     assert (snapshot.jwks.kids, snapshot.jwks.fetched_at) == ((issuer.key.kid,), 1_000_000.0)
     assert (snapshot.jwks.fresh_until, snapshot.jwks.stale_until) == (1_000_060.0, 1_000_660.0)
     assert snapshot.jwks.version == first.current_keyset().version
+
+
+def test_a_worker_reads_the_key_set_another_renewed_keeping_its_parsed_keys(oidc_settings, issuer, server):
+    oidc_settings(JWKS_CACHE_TTL=60, JWKS_MAX_STALE=600, JWKS_REFRESH_AHEAD=0)
+    clock = Clock()
+    first, second = worker(clock), worker(clock)
+    first.get_key(issuer.key.kid, "RS256")
+    held = second.get_key(issuer.key.kid, "RS256")
+    assert second.current_keyset().version == first.current_keyset().version
+    clock.now += 61
+    first.get_key(issuer.key.kid, "RS256")  # refetched: the same keys, fresh again
+    renewed = second.current_keyset()  # read from the cache, not fetched
+    assert server.total() == 2
+    assert (renewed.version, renewed.fetched_at) == (first.current_keyset().version, 1_000_061.0)
+    assert (renewed.fresh_until, renewed.stale_until) == (1_000_121.0, 1_000_721.0)
+    assert second.get_key(issuer.key.kid, "RS256") is held  # the same parsed key, not parsed again
 
 
 def test_a_failure_backs_off_every_worker_until_keys_are_stored(oidc_settings, issuer, server):
@@ -167,6 +184,52 @@ def test_with_the_cache_down_a_process_fetches_once_and_keeps_its_own_cooldown(
     assert server.total() == 3
 
 
+def test_with_the_cache_down_a_request_meeting_the_cooldown_waits_for_the_refetch_in_flight(
+    oidc_settings, issuer, server, cache_down
+):
+    oidc_settings(JWKS_CACHE_ALIAS=cache_down, JWKS_REFRESH_COOLDOWN=60, HTTP_TIMEOUT=2)
+    client = worker()
+    client.get_key(issuer.key.kid, "RS256")
+    new = issuer.add_key("RS256")
+    server.delay = 0.5
+    fetching = threading.Thread(target=client.get_key, args=(new.kid, "RS256"))
+    fetching.start()
+    deadline = time.monotonic() + 2
+    while server.total() < 2 and time.monotonic() < deadline:  # the refetch has reached the IdP
+        time.sleep(0.01)
+    try:
+        assert client.get_key(new.kid, "RS256").kid == new.kid  # another request, same process, same new kid
+    finally:
+        fetching.join()
+    assert server.total() == 2
+
+
+def test_with_the_cache_down_one_thread_fetches_and_the_others_answer_at_once(
+    oidc_settings, issuer, server, cache_down
+):
+    oidc_settings(JWKS_CACHE_ALIAS=cache_down, HTTP_TIMEOUT=3)
+    client = worker()
+    server.delay = 1.5
+    outcomes: list[tuple[str, float]] = []
+
+    def request() -> None:
+        started = time.monotonic()
+        try:
+            client.get_key(issuer.key.kid, "RS256")
+            outcomes.append(("key", time.monotonic() - started))
+        except KeySourceError:
+            outcomes.append(("503", time.monotonic() - started))
+
+    threads = [threading.Thread(target=request) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert server.max_in_flight == 1 and server.total() == 1  # single flight within the process
+    # The others answered from what they had (nothing: a clean 503) instead of queueing on the slow fetch.
+    assert len(outcomes) == 6 and "key" in dict(outcomes) and "503" in dict(outcomes), outcomes
+
+
 def test_with_the_cache_down_a_failure_backs_off_this_process(oidc_settings, issuer, server, cache_down):
     oidc_settings(JWKS_CACHE_ALIAS=cache_down, JWKS_FAILURE_BACKOFF=5)
     clock = Clock()
@@ -190,6 +253,8 @@ def test_foreign_values_in_the_cache_entries_are_ignored(oidc_settings, issuer, 
     client = worker(clock)
     client.get_key(issuer.key.kid, "RS256")
     cache, prefix = client.cache, client.state.prefix
+    cache.set(prefix + "discovery_doc", "junk")
+    assert client.discovery() == issuer.discovery_document()  # fetched again, not the junk
     entry = cache.get(prefix + "jwks")
     cache.set(prefix + "jwks", {**entry, "etag": 5, "last_modified": ["x"]})
     cache.set(prefix + "discovery", 5)
@@ -198,7 +263,7 @@ def test_foreign_values_in_the_cache_entries_are_ignored(oidc_settings, issuer, 
     assert client.get_key(issuer.key.kid, "RS256").kid == issuer.key.kid
     sent = {k.lower() for k in server.last_headers["/jwks.json"]}
     assert not {"if-none-match", "if-modified-since"} & sent  # no validator of the wrong type is sent back
-    assert (server.total(DISCOVERY), server.total()) == (2, 2)  # the jwks_uri was discovered again
+    assert (server.total(DISCOVERY), server.total()) == (3, 2)  # the document and the jwks_uri discovered again
     assert client.snapshot().failure_backoff_until is None
 
 
@@ -223,9 +288,10 @@ def test_a_snapshot_lists_the_kids_of_key_objects_only(oidc_settings, issuer):
     client.cache.set(client.state.prefix + "jwks", {**entry, "keys": [*entry["keys"], "junk", {"kty": "RSA"}]})
     snapshot = client.snapshot()
     assert snapshot.jwks is not None and snapshot.jwks.kids == (issuer.key.kid, None)
-    client.cache.set(client.state.prefix + "jwks", {**entry, "keys": "junk"})
-    snapshot = client.snapshot()
-    assert snapshot.jwks is not None and snapshot.jwks.kids == ()
+    for junk in ("junk", None, 5):
+        client.cache.set(client.state.prefix + "jwks", {**entry, "keys": junk})
+        snapshot = client.snapshot()
+        assert snapshot.jwks is not None and snapshot.jwks.kids == ()
 
 
 def test_a_snapshot_reports_the_lock_the_backoff_and_the_cooldown(oidc_settings, issuer, server):
@@ -276,3 +342,12 @@ def test_a_clock_counting_from_zero_with_the_cache_down_starts_no_cooldown_befor
     client.get_key(issuer.key.kid, "RS256")
     unknown_key(client, "random-1")  # 60 s after zero: no cooldown ran before, so this one refetches
     assert server.total() == 2
+
+
+def test_releasing_a_refresh_lock_that_expired_leaves_the_next_holders_lock_alone(oidc_settings):
+    first, second = worker(), worker()
+    lease = first.state.acquire("first", 1)  # the shortest lock a cache keeps: one second
+    time.sleep(1.1)  # a refresh that outlived its lock
+    assert second.state.acquire("second", 10) is Lease.SHARED
+    first.state.release("first", lease)
+    assert second.snapshot().refresh_in_progress  # still the second worker's
