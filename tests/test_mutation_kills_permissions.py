@@ -180,3 +180,18 @@ def test_a_head_request_is_held_to_its_own_entry_or_else_to_the_get_entry(
     view = view_with(HasScope, required_scopes=required)
     token = issuer.token(scope="s:one")
     assert view(factory.head("/guarded", HTTP_AUTHORIZATION=f"Bearer {token}")).status_code == 200
+
+
+def test_a_wrong_match_names_the_two_allowed_values() -> None:
+    with pytest.raises(ValueError, match='match must be "any" or "all", got \'some\''):
+        HasRole("admin", match="some")  # type: ignore[arg-type]
+
+
+def test_describe_words_every_shape_of_requirement() -> None:
+    role = HasRole("x")
+    assert role.describe(()) == "No role grants this action."
+    assert role.describe(((),)) == "Permission denied."
+    assert role.describe((("a",),)) == "Requires role: a."
+    assert role.describe((("a", "b"),)) == "Requires all of the roles: a, b."
+    assert role.describe((("a",), ("b",))) == "Requires one of the roles: a, b."
+    assert role.describe((("a", "b"), ("c",))) == "Requires the roles (a and b) or c."
