@@ -125,3 +125,10 @@ def test_check_confirmation_lets_only_a_jkt_binding_through_and_only_with_dpop()
     for payload, dpop in (({"cnf": {"jkt": jkt}}, False), ({"cnf": {"x5t#S256": "abc"}}, True), ({"cnf": {}}, True)):
         with pytest.raises(SenderConstrained):
             check_confirmation(payload, dpop=dpop)
+
+
+def test_the_default_leeway_is_zero_and_the_default_clock_is_now(key):
+    at = {"method": "GET", "url": URL, "access_token": TOKEN, "now": NOW}
+    with pytest.raises(InvalidDPoPProof):
+        check_proof(proof(key, iat=NOW + 0.5), **at)  # half a second ahead: no leeway by default
+    assert check_proof(proof(key, iat=int(time.time())), method="GET", url=URL, access_token=TOKEN).htm == "GET"
