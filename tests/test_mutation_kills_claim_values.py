@@ -9,6 +9,9 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+import pytest
+
+from drf_oidc_jwks.claim_values import attribute_table
 from drf_oidc_jwks.claims import Claims, as_set, as_tuple, resolve_claim_paths
 
 UTC = datetime.timezone.utc
@@ -72,3 +75,101 @@ def test_a_time_claim_of_zero_is_the_epoch_and_one_past_the_year_9999_is_none() 
     assert claims({"exp": last}).expires_at == datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
     assert claims({"exp": last + 1}).expires_at is None
     assert claims({"iat": last + 1}).issued_at is None
+
+
+def test_a_single_value_that_normalises_to_nothing_is_none() -> None:
+    assert claims({"email": [""]}).email is None
+    assert claims({"email": [5]}).email == "5"
+    assert claims({"name": [True]}).name is None
+
+
+# -- single values from several names (AnyOf of top-level names) -----------------------
+
+
+def test_client_id_is_the_first_of_client_id_and_azp_that_is_a_usable_string() -> None:
+    assert claims({"client_id": "c", "azp": "a"}).client_id == "c"
+    assert claims({"azp": "a"}).client_id == "a"
+    assert claims({"client_id": "", "azp": "a"}).client_id == "a"
+    assert claims({"client_id": [], "azp": "a"}).client_id == "a"
+    assert claims({"client_id": 7}).client_id == "7"
+    assert claims({"client_id": None, "azp": None}).client_id is None
+
+
+# -- the subject ------------------------------------------------------------------------
+
+
+def test_paths_without_a_subject_entry_read_sub() -> None:
+    # A paths mapping may leave "subject" out: the subject is then the sub claim.
+    assert Claims({"sub": "alice"}, {}).sub == "alice"
+    assert Claims({"sub": "alice", "uid": "u1"}, {"subject": "uid"}).sub == "u1"
+    assert Claims({"sub": "alice"}, {"subject": "uid"}).sub == "alice"
+
+
+# -- machine tokens -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"sub": "u", "gty": "client-credentials"},
+        {"sub": "svc", "azp": "svc"},
+        {"sub": "svc", "appid": "svc"},
+        {"sub": "svc", "cid": "svc"},
+        {"sub": "svc", "client_id": "svc"},
+        {"sub": "o1", "oid": "o1"},
+    ],
+)
+def test_machine_tokens_are_recognised_by_each_rule(payload: dict[str, Any]) -> None:
+    assert claims(payload).is_machine is True
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"sub": "u", "gty": "password"},
+        {"sub": "u", "GTY": "client-credentials"},
+        {"sub": 5, "client_id": 5},  # a subject that is not a string is never the client
+        {"sub": "", "client_id": ""},
+        {"sub": "5@clients", "azp": 5},  # azp must be a string for the Auth0 @clients rule
+        {"sub": "o1", "oid": "o1", "scp": "read"},  # delegated scopes: a user's token
+        {"sub": "svc", "AZP": "svc"},
+        {"sub": "svc", "APPID": "svc"},
+    ],
+)
+def test_user_tokens_are_not_machine_tokens(payload: dict[str, Any]) -> None:
+    assert claims(payload).is_machine is False
+
+
+# -- the per-mapping attribute table ------------------------------------------------------
+
+
+def test_the_attribute_table_is_built_once_per_paths_mapping() -> None:
+    paths = resolve_claim_paths("generic", {})
+    table = attribute_table(paths)
+    assert attribute_table(paths) is table
+    other = resolve_claim_paths("generic", {})
+    assert attribute_table(other) is not table
+
+
+def test_the_attribute_tables_start_over_past_64_mappings() -> None:
+    held: list[dict[str, Any]] = []
+
+    def fresh() -> tuple[dict[str, Any], dict[str, Any]]:
+        paths = resolve_claim_paths("generic", {})
+        held.append(paths)  # kept alive, so no id is reused
+        return paths, attribute_table(paths)
+
+    # Find the moment the tables start over: the previous mapping's table is then no longer kept.
+    previous, previous_table = fresh()
+    for _ in range(70):
+        current, current_table = fresh()
+        if attribute_table(previous) is not previous_table:
+            break  # the tables now hold current and previous: 2 of 64
+        previous, previous_table = current, current_table
+    else:
+        pytest.fail("the tables never started over")
+    for _ in range(62):
+        fresh()
+    assert attribute_table(current) is current_table  # 64 held: current is still there
+    fresh()  # the 65th starts over
+    assert attribute_table(current) is not current_table
