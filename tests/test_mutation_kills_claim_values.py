@@ -173,3 +173,55 @@ def test_the_attribute_tables_start_over_past_64_mappings() -> None:
     assert attribute_table(current) is current_table  # 64 held: current is still there
     fresh()  # the 65th starts over
     assert attribute_table(current) is not current_table
+
+
+# -- every attribute, read through a mapping of its own --------------------------------------
+
+
+def test_every_attribute_is_read_from_its_own_claim() -> None:
+    payload = {
+        "sub": "alice",
+        "iss": "https://idp.test",
+        "aud": ["api", "account"],
+        "roles": "admin,user",
+        "scope": "read write",
+        "permissions": ["p1"],
+        "tenant_id": "t1",
+        "organization_ids": {"o1": {"name": "One"}, "o2": {}},
+        "org_role": "owner",
+        "client_id": "cli",
+        "exp": 2_000_000_000,
+        "iat": 1_999_999_000,
+        "email": "a@x.test",
+        "email_verified": "TRUE",
+        "name": "Alice A",
+        "given_name": "Alice",
+        "family_name": "A",
+        "preferred_username": "alice1",
+        "sid": "s1",
+        "acr": "urn:mfa",
+        "amr": ["pwd", 5, "otp"],
+        "auth_time": 1_999_998_000,
+        "cnf": {"jkt": "thumb"},
+    }
+    c = claims(payload)
+    at = datetime.datetime.fromtimestamp
+    assert (c.sub, c.issuer, c.audience) == ("alice", "https://idp.test", ("api", "account"))
+    assert (c.roles, c.scopes, c.permissions) == ({"admin", "user"}, {"read", "write"}, {"p1"})
+    assert (c.tenant_id, c.organization_ids, c.org_role, c.client_id) == ("t1", ("o1", "o2"), "owner", "cli")
+    assert (c.expires_at, c.issued_at) == (at(2_000_000_000, tz=UTC), at(1_999_999_000, tz=UTC))
+    assert (c.email, c.email_verified, c.name) == ("a@x.test", True, "Alice A")
+    assert (c.given_name, c.family_name, c.username) == ("Alice", "A", "alice1")
+    assert (c.sid, c.acr, c.amr, c.auth_time) == ("s1", "urn:mfa", ("pwd", "otp"), at(1_999_998_000, tz=UTC))
+    assert (c.dpop_jkt, c.is_machine) == ("thumb", False)
+    empty = claims({})
+    assert (empty.email_verified, empty.amr, empty.dpop_jkt, empty.organization_ids) == (False, (), None, ())
+    assert claims({"cnf": "thumb", "amr": "pwd"}).dpop_jkt is None
+    assert claims({"amr": "pwd"}).amr == ()
+
+
+def test_email_verified_is_read_from_the_first_present_path_only() -> None:
+    paths = [["a", "verified"], ["b", "verified"]]
+    assert claims({"a": {"verified": False}, "b": {"verified": True}}, email_verified=paths).email_verified is False
+    assert claims({"b": {"verified": True}}, email_verified=paths).email_verified is True
+    assert claims({"a": {"verified": "true"}}, email_verified=paths).email_verified is True
