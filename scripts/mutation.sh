@@ -22,7 +22,7 @@ declare -A TESTS=(
   # the verifier
   [tokens]="tests/test_tokens.py tests/test_attacks.py tests/test_authentication.py tests/test_keys.py tests/test_token_memo.py tests/test_providers.py"
   [tokens_jws]="tests/test_tokens_jws.py tests/test_tokens.py tests/test_attacks.py"
-  [claim_values]="tests/test_tokens.py tests/test_claims.py tests/test_attacks.py"
+  [claim_values]="tests/test_tokens.py tests/test_claims.py tests/test_attacks.py tests/test_claim_values_paths.py"
   [audience]="tests/test_tokens.py tests/test_providers.py tests/test_attacks.py"
   # key parsing and the JWKS client
   [keys]="tests/test_keys.py tests/test_attacks.py tests/test_tokens.py"

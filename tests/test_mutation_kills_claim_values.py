@@ -1,7 +1,7 @@
 """Tests that kill mutants of claim_values.py which the rest of the suite let through (scripts/mutation.sh).
 
-Each names the normalisation rule it pins: machine tokens, several claim paths, commas, the audience
-tuple, the time bounds, the subject path and the per-mapping attribute tables.
+Each pins one reading rule of ``Claims`` (docs/claims.md) at the value where a changed operator or constant
+would show; docs/security.md, "Mutation testing", says how they were found.
 """
 
 from __future__ import annotations
@@ -11,144 +11,217 @@ from typing import Any
 
 import pytest
 
-from drf_oidc_jwks.claim_paths import AnyOf
-from drf_oidc_jwks.claim_values import as_set, as_str, as_tuple, attribute_table, is_machine_token, lookup
-from drf_oidc_jwks.claims import Claims, resolve_claim_paths
+from drf_oidc_jwks.claim_values import attribute_table
+from drf_oidc_jwks.claims import Claims, as_set, as_tuple, resolve_claim_paths
+
+UTC = datetime.timezone.utc
 
 
-def claims(payload: dict[str, Any], **paths: Any) -> Claims:
-    return Claims(payload, {**resolve_claim_paths("generic", {}), **paths})
+def claims(payload: dict[str, Any], provider: str = "generic", **overrides: Any) -> Claims:
+    return Claims(payload, resolve_claim_paths(provider, overrides))
 
 
-@pytest.mark.parametrize(
-    ("payload", "machine"),
-    [
-        ({"sub": "u-1", "gty": "client-credentials"}, True),  # Auth0's grant type alone says so
-        ({"sub": "u-1", "gty": "CLIENT-CREDENTIALS"}, False),
-        ({"sub": "u-1", "gty": "password"}, False),
-        ({"sub": "app-1", "azp": "app-1"}, True),
-        ({"sub": "app-1", "appid": "app-1"}, True),  # Entra v1
-        ({"sub": "app-1", "APPID": "app-1", "AZP": "app-1"}, False),
-        ({"sub": "", "client_id": ""}, False),  # an empty subject is nobody's
-        ({"sub": 5, "client_id": 5}, False),  # a non-string subject is nobody's
-        ({"sub": "@clients", "azp": ""}, False),  # an empty azp names no client
-        ({"sub": "o-1", "oid": "o-1", "scp": "read"}, False),  # delegated scopes: a person's token
-        ({"sub": "o-1", "oid": "o-1", "SCP": "read"}, True),
-    ],
-)
-def test_machine_token_rules_each_on_their_own(payload, machine):
-    assert is_machine_token(payload) is machine
+# -- several paths (AnyOf) ---------------------------------------------------------
 
 
-def test_lookup_of_several_paths_takes_the_first_present_value():
-    payload = {"a": None, "b": {"c": 2}, "d": 3}
-    assert lookup(payload, AnyOf(("a", ("b", "c"), "d"))) == 2
-    assert lookup(payload, AnyOf(("a", "d"))) == 3
-    assert lookup(payload, AnyOf(("a", "x"))) is None
+def test_claim_with_several_paths_returns_the_first_present_value_in_path_order() -> None:
+    c = claims({"a": {"x": "first"}, "b": "second"})
+    assert c.claim([["a", "x"], "b"]) == "first"
+    assert c.claim([["missing", "x"], "b"]) == "second"
+    assert c.claim([["missing"], "b.nope"]) is None
 
 
-def test_two_paths_merge_into_a_set_attribute_and_commas_split_roles_from_every_path():
-    c = claims({"r1": ["admin"], "r2": "editor,viewer"}, roles=AnyOf(("r1", "r2")))
-    assert c.roles == {"admin", "editor", "viewer"}
-    assert claims({"r1": "admin,editor"}, roles=AnyOf(("r1", "r2"))).roles == {"admin", "editor"}
-    assert claims({"realm": {"roles": "admin,editor"}}, roles="realm.roles").roles == {"admin", "editor"}
-    # Scopes are never split on commas, however many paths.
-    assert claims({"s1": "a,b", "s2": "c"}, scopes=AnyOf(("s1", "s2"))).scopes == {"a,b", "c"}
+def test_roles_from_two_present_paths_are_the_union_of_both() -> None:
+    paths = [["realm", "roles"], ["client", "roles"]]
+    c = claims({"realm": {"roles": ["admin"]}, "client": {"roles": ["editor"]}}, roles=paths)
+    assert c.roles == {"admin", "editor"}
 
 
-def test_as_set_splits_on_commas_only_when_asked_and_as_tuple_always():
-    assert as_set("a,b c") == {"a,b", "c"}
-    assert as_set("a,b c", commas=True) == {"a", "b", "c"}
-    assert as_tuple("b,a c,b") == ("b", "a", "c")
+def test_comma_separated_roles_split_whether_one_or_several_paths_are_present() -> None:
+    paths = [["realm", "roles"], ["client", "roles"]]
+    assert claims({"realm": {"roles": "admin,user"}}, roles=paths).roles == {"admin", "user"}
+    both = claims({"realm": {"roles": "admin,user"}, "client": {"roles": ["editor"]}}, roles=paths)
+    assert both.roles == {"admin", "user", "editor"}
+    # scopes never split on commas, one path present or several
+    scopes = [["a", "scope"], ["b", "scope"]]
+    assert claims({"a": {"scope": "read,write"}}, scopes=scopes).scopes == {"read,write"}
+    assert claims({"a": {"scope": "read,write"}, "b": {"scope": "x"}}, scopes=scopes).scopes == {"read,write", "x"}
 
 
-def test_as_str_gives_none_for_an_empty_string_in_a_one_item_list():
-    assert as_str([""]) is None and as_str("") is None
-    assert as_str(["x"]) == "x" and as_str([7]) == "7"
+# -- normalisers --------------------------------------------------------------------
 
 
-def test_a_string_audience_is_one_audience_whatever_it_holds():
-    assert claims({"aud": "api,other"}).audience == ("api,other",)
-    assert claims({"aud": "urn:a b"}).audience == ("urn:a b",)
+def test_as_set_splits_on_commas_only_when_asked_and_as_tuple_always_does() -> None:
+    assert as_set("admin,user") == {"admin,user"}
+    assert as_set("admin,user", commas=True) == {"admin", "user"}
+    assert as_tuple("b,a b") == ("b", "a")
 
 
-def test_times_from_the_epoch_to_the_last_second_of_9999_are_datetimes():
-    utc = datetime.timezone.utc
-    assert claims({"exp": 0}).expires_at == datetime.datetime(1970, 1, 1, tzinfo=utc)
-    assert claims({"exp": 0.5}).expires_at == datetime.datetime(1970, 1, 1, 0, 0, 0, 500000, tzinfo=utc)
-    assert claims({"exp": 253402300799}).expires_at == datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=utc)
-    assert claims({"exp": 253402300800}).expires_at is None
+def test_a_string_audience_is_one_audience_even_holding_a_comma_or_a_space() -> None:
+    assert claims({"aud": "urn:api,v2"}).audience == ("urn:api,v2",)
+    assert claims({"aud": "my api"}).audience == ("my api",)
+
+
+# -- dates ---------------------------------------------------------------------------
+
+
+def test_a_time_claim_of_zero_is_the_epoch_and_one_past_the_year_9999_is_none() -> None:
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=UTC)
+    assert claims({"exp": 0}).expires_at == epoch
+    assert claims({"iat": 0.0}).issued_at == epoch
+    assert claims({"auth_time": 0}).auth_time == epoch
     assert claims({"exp": -1}).expires_at is None
+    last = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime holds
+    assert claims({"exp": last}).expires_at == datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert claims({"exp": last + 1}).expires_at is None
+    assert claims({"iat": last + 1}).issued_at is None
+
+
+def test_a_single_value_that_normalises_to_nothing_is_none() -> None:
+    assert claims({"email": [""]}).email is None
+    assert claims({"email": [5]}).email == "5"
+    assert claims({"name": [True]}).name is None
+
+
+# -- single values from several names (AnyOf of top-level names) -----------------------
+
+
+def test_client_id_is_the_first_of_client_id_and_azp_that_is_a_usable_string() -> None:
+    assert claims({"client_id": "c", "azp": "a"}).client_id == "c"
+    assert claims({"azp": "a"}).client_id == "a"
+    assert claims({"client_id": "", "azp": "a"}).client_id == "a"
+    assert claims({"client_id": [], "azp": "a"}).client_id == "a"
+    assert claims({"client_id": 7}).client_id == "7"
+    assert claims({"client_id": None, "azp": None}).client_id is None
+
+
+# -- the subject ------------------------------------------------------------------------
+
+
+def test_paths_without_a_subject_entry_read_sub() -> None:
+    # A paths mapping may leave "subject" out: the subject is then the sub claim.
+    assert Claims({"sub": "alice"}, {}).sub == "alice"
+    assert Claims({"sub": "alice", "uid": "u1"}, {"subject": "uid"}).sub == "u1"
+    assert Claims({"sub": "alice"}, {"subject": "uid"}).sub == "alice"
+
+
+# -- machine tokens -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("payload", "expected"),
+    "payload",
     [
-        ({"org_id": "o-1", "tid": "t-1"}, "o-1"),
-        ({"tid": "t-1"}, "t-1"),  # the first name absent
-        ({"org_id": None, "tid": "t-1"}, "t-1"),
-        ({"org_id": "", "tid": "t-1"}, "t-1"),  # present but no string: the next name
-        ({"org_id": [], "tid": 7}, "7"),
-        ({"None": "n"}, None),
-        ({}, None),
+        {"sub": "u", "gty": "client-credentials"},
+        {"sub": "svc", "azp": "svc"},
+        {"sub": "svc", "appid": "svc"},
+        {"sub": "svc", "cid": "svc"},
+        {"sub": "svc", "client_id": "svc"},
+        {"sub": "o1", "oid": "o1"},
     ],
 )
-def test_several_plain_claim_names_give_a_single_attribute_the_first_string(payload, expected):
-    assert claims(payload, tenant_id=AnyOf(("org_id", "tid"))).tenant_id == expected
+def test_machine_tokens_are_recognised_by_each_rule(payload: dict[str, Any]) -> None:
+    assert claims(payload).is_machine is True
 
 
-def test_a_paths_mapping_without_a_subject_reads_sub():
-    assert Claims({"sub": "u-1", "roles": ["a"]}, {}).sub == "u-1"
-    assert Claims({"sub": "u-1"}, {"roles": "roles"}).sub == "u-1"
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"sub": "u", "gty": "password"},
+        {"sub": "u", "GTY": "client-credentials"},
+        {"sub": 5, "client_id": 5},  # a subject that is not a string is never the client
+        {"sub": "", "client_id": ""},
+        {"sub": "5@clients", "azp": 5},  # azp must be a string for the Auth0 @clients rule
+        {"sub": "o1", "oid": "o1", "scp": "read"},  # delegated scopes: a user's token
+        {"sub": "svc", "AZP": "svc"},
+        {"sub": "svc", "APPID": "svc"},
+    ],
+)
+def test_user_tokens_are_not_machine_tokens(payload: dict[str, Any]) -> None:
+    assert claims(payload).is_machine is False
 
 
-def test_a_paths_mapping_gets_one_table_built_once_and_kept_while_it_lives():
+# -- the per-mapping attribute table ------------------------------------------------------
+
+
+def test_the_attribute_table_is_built_once_per_paths_mapping() -> None:
     paths = resolve_claim_paths("generic", {})
     table = attribute_table(paths)
     assert attribute_table(paths) is table
     other = resolve_claim_paths("generic", {})
-    assert attribute_table(other) is not table and attribute_table(other) is attribute_table(other)
-    assert attribute_table(paths) is table
+    assert attribute_table(other) is not table
 
 
-def test_at_most_64_tables_are_kept_then_they_start_over():
-    alive = []  # every mapping is kept alive, so no two share an id
+def test_the_attribute_tables_start_over_past_64_mappings() -> None:
+    held: list[dict[str, Any]] = []
 
-    def new() -> dict[str, Any]:
-        alive.append(resolve_claim_paths("generic", {}))
-        return alive[-1]
+    def fresh() -> tuple[dict[str, Any], dict[str, Any]]:
+        paths = resolve_claim_paths("generic", {})
+        held.append(paths)  # kept alive, so no id is reused
+        return paths, attribute_table(paths)
 
-    first = new()
-    held = attribute_table(first)
-    for _ in range(100):
-        last = new()
-        last_held = attribute_table(last)
-        if attribute_table(first) is not held:
-            break  # started over: ``last`` and ``first`` (kept again) are the two kept now
+    # Find the moment the tables start over: the previous mapping's table is then no longer kept.
+    previous, previous_table = fresh()
+    for _ in range(70):
+        current, current_table = fresh()
+        if attribute_table(previous) is not previous_table:
+            break  # the tables now hold current and previous: 2 of 64
+        previous, previous_table = current, current_table
     else:
-        pytest.fail("the attribute tables never started over")
+        pytest.fail("the tables never started over")
     for _ in range(62):
-        attribute_table(new())
-    assert attribute_table(last) is last_held
-    attribute_table(new())  # the 65th starts over
-    assert attribute_table(last) is not last_held
+        fresh()
+    assert attribute_table(current) is current_table  # 64 held: current is still there
+    fresh()  # the 65th starts over
+    assert attribute_table(current) is not current_table
 
 
-def test_email_verified_reads_only_the_first_present_path():
-    paths = {"email_verified": AnyOf(("verified", "email_ok"))}
-    assert claims({"verified": False, "email_ok": True}, **paths).email_verified is False
-    assert claims({"email_ok": True}, **paths).email_verified is True
+# -- every attribute, read through a mapping of its own --------------------------------------
 
 
-def test_the_identity_attributes_read_their_configured_paths():
-    payload = {"sub": "u", "e": "u@example.com", "n": "Ann Lee", "g": "Ann", "f": "Lee", "l": "ann", "c": "app"}
-    paths = {"email": "e", "name": "n", "given_name": "g", "family_name": "f", "username": "l", "client_id": "c"}
-    c = claims(payload, **paths)
-    assert (c.email, c.name, c.given_name, c.family_name, c.username, c.client_id) == (
-        "u@example.com",
-        "Ann Lee",
-        "Ann",
-        "Lee",
-        "ann",
-        "app",
-    )
+def test_every_attribute_is_read_from_its_own_claim() -> None:
+    payload = {
+        "sub": "alice",
+        "iss": "https://idp.test",
+        "aud": ["api", "account"],
+        "roles": "admin,user",
+        "scope": "read write",
+        "permissions": ["p1"],
+        "tenant_id": "t1",
+        "organization_ids": {"o1": {"name": "One"}, "o2": {}},
+        "org_role": "owner",
+        "client_id": "cli",
+        "exp": 2_000_000_000,
+        "iat": 1_999_999_000,
+        "email": "a@x.test",
+        "email_verified": "TRUE",
+        "name": "Alice A",
+        "given_name": "Alice",
+        "family_name": "A",
+        "preferred_username": "alice1",
+        "sid": "s1",
+        "acr": "urn:mfa",
+        "amr": ["pwd", 5, "otp"],
+        "auth_time": 1_999_998_000,
+        "cnf": {"jkt": "thumb"},
+    }
+    c = claims(payload)
+    at = datetime.datetime.fromtimestamp
+    assert (c.sub, c.issuer, c.audience) == ("alice", "https://idp.test", ("api", "account"))
+    assert (c.roles, c.scopes, c.permissions) == ({"admin", "user"}, {"read", "write"}, {"p1"})
+    assert (c.tenant_id, c.organization_ids, c.org_role, c.client_id) == ("t1", ("o1", "o2"), "owner", "cli")
+    assert (c.expires_at, c.issued_at) == (at(2_000_000_000, tz=UTC), at(1_999_999_000, tz=UTC))
+    assert (c.email, c.email_verified, c.name) == ("a@x.test", True, "Alice A")
+    assert (c.given_name, c.family_name, c.username) == ("Alice", "A", "alice1")
+    assert (c.sid, c.acr, c.amr, c.auth_time) == ("s1", "urn:mfa", ("pwd", "otp"), at(1_999_998_000, tz=UTC))
+    assert (c.dpop_jkt, c.is_machine) == ("thumb", False)
+    empty = claims({})
+    assert (empty.email_verified, empty.amr, empty.dpop_jkt, empty.organization_ids) == (False, (), None, ())
+    assert claims({"cnf": "thumb", "amr": "pwd"}).dpop_jkt is None
+    assert claims({"amr": "pwd"}).amr == ()
+
+
+def test_email_verified_is_read_from_the_first_present_path_only() -> None:
+    paths = [["a", "verified"], ["b", "verified"]]
+    assert claims({"a": {"verified": False}, "b": {"verified": True}}, email_verified=paths).email_verified is False
+    assert claims({"b": {"verified": True}}, email_verified=paths).email_verified is True
+    assert claims({"a": {"verified": "true"}}, email_verified=paths).email_verified is True
