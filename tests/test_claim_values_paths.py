@@ -1,4 +1,4 @@
-"""Claim-value reading per paths mapping: tests written against mutation survivors of claim_values (issue 20)."""
+"""Tests that kill mutants of claim_values.py which the rest of the suite let through (scripts/mutation.sh).
 
 Each names the normalisation rule it pins: machine tokens, several claim paths, commas, the audience
 tuple, the time bounds, the subject path and the per-mapping attribute tables.
