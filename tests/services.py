@@ -178,6 +178,31 @@ class RedisServer(_Server):
         """``redis://`` URL of database 0, for redis-py and Django's RedisCache LOCATION."""
         return f"redis://{self.host}:{self.port}/0"
 
+    @contextlib.contextmanager
+    def database(self, db: int) -> Iterator[tuple[str, Any]]:
+        """``(url, redis-py client)`` of database ``db``, emptied first: a test file's own database."""
+        import redis
+
+        url = self.url.rsplit("/", 1)[0] + f"/{db}"
+        raw = redis.Redis.from_url(url)
+        raw.flushdb()
+        try:
+            yield url, raw
+        finally:
+            raw.close()
+
+    @contextlib.contextmanager
+    def cache(self, db: int) -> Iterator[tuple[Any, Any]]:
+        """``(Django RedisCache, redis-py client)`` on database ``db``, emptied first."""
+        from django.core.cache.backends.redis import RedisCache
+
+        with self.database(db) as (url, raw):
+            cache = RedisCache(url, {})
+            try:
+                yield cache, raw
+            finally:
+                cache.close()
+
     @property
     def cache_url(self) -> str:
         """django-environ ``CACHE_URL`` selecting Django's built-in RedisCache."""

@@ -34,15 +34,8 @@ def locmem() -> LocMemCache:
 
 @pytest.fixture
 def redis_cache(redis_server: RedisServer) -> Iterator[tuple[RedisCache, redis.Redis]]:
-    url = redis_server.url.rsplit("/", 1)[0] + "/6"
-    raw = redis.Redis.from_url(url)
-    raw.flushdb()
-    cache = RedisCache(url, {})
-    try:
-        yield cache, raw
-    finally:
-        cache.close()
-        raw.close()
+    with redis_server.cache(6) as pair:
+        yield pair
 
 
 @pytest.fixture(params=["locmem", "redis"])

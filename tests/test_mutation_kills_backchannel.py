@@ -229,14 +229,9 @@ def test_session_only_revokes_the_session_and_not_the_subject(issuer, api):
 
 @pytest.fixture
 def redis_default(settings: Any, redis_server: RedisServer, receiver: None) -> Iterator[redis.Redis]:
-    url = redis_server.url.rsplit("/", 1)[0] + "/9"
-    raw = redis.Redis.from_url(url)
-    raw.flushdb()
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
-    try:
+    with redis_server.database(9) as (url, raw):
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
         yield raw
-    finally:
-        raw.close()
 
 
 def test_the_replay_marker_lives_as_long_as_its_token_could_be_accepted(issuer, redis_default):

@@ -44,15 +44,8 @@ def idp() -> Iterator[IntrospectionServer]:
 
 @pytest.fixture
 def redis_cache(redis_server: RedisServer) -> Iterator[tuple[RedisCache, redis.Redis]]:
-    url = redis_server.url.rsplit("/", 1)[0] + "/7"
-    raw = redis.Redis.from_url(url)
-    raw.flushdb()
-    cache = RedisCache(url, {})
-    try:
-        yield cache, raw
-    finally:
-        cache.close()
-        raw.close()
+    with redis_server.cache(7) as pair:
+        yield pair
 
 
 def build(

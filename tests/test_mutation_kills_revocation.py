@@ -41,15 +41,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def redis_cache(redis_server: RedisServer) -> Iterator[tuple[RedisCache, redis.Redis]]:
-    url = redis_server.url.rsplit("/", 1)[0] + "/8"
-    raw = redis.Redis.from_url(url)
-    raw.flushdb()
-    c = RedisCache(url, {})
-    try:
-        yield c, raw
-    finally:
-        c.close()
-        raw.close()
+    with redis_server.cache(8) as pair:
+        yield pair
 
 
 def ttl_of(raw: redis.Redis, pattern: str) -> int:
