@@ -16,7 +16,7 @@ from .claims import Claims
 from .conf import IssuerSettings, Settings
 from .dpop import ProofResult, check_binding, check_proof
 from .dpop_store import NonceIssuer, ReplayStore
-from .dpop_urls import request_url
+from .dpop_urls import request_host, request_url
 from .exceptions import DPoPRequired, InvalidDPoPProof, TokenError, UseDPoPNonce
 
 __all__ = [
@@ -85,7 +85,7 @@ def check_request(request: Any, raw: str, claims: Claims, s: Settings) -> ProofR
         header if isinstance(header, str) else [],
         method=http.method or "",
         # get_host() checks ALLOWED_HOSTS: a proof made for a host this site does not serve never matches.
-        url=request_url(http.scheme, http.get_host(), http.path),
+        url=request_url(http.scheme, request_host(http), http.path),
         access_token=raw,
         algorithms=issuer.dpop_algorithms,
         max_age=issuer.dpop_proof_max_age,

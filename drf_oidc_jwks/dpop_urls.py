@@ -9,9 +9,13 @@ removed, and one fixed encoding is applied, so ``%7e``, ``%7E`` and ``~`` all co
 from __future__ import annotations
 
 import functools
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from django.core.signals import setting_changed
 from django.utils.encoding import escape_uri_path
+
+from .conf import register_reset
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 #: RFC 3986 3.3 pchar (unreserved, sub-delims, ":" and "@") plus "/": left as they are; all else percent-encoded.
@@ -69,3 +73,37 @@ def request_url(scheme: str, host: str, path: str) -> str:
     ``ALLOWED_HOSTS`` apply), ``path`` as Django routes it (``request.path``).
     """
     return f"{scheme}://{host}{escape_uri_path(path)}"
+
+
+#: (X-Forwarded-Host, Host) header values -> what ``get_host()`` answered for them; only accepted hosts are kept.
+_HOSTS: dict[tuple[Any, Any], str] = {}
+_HOSTS_MAX = 256
+#: The settings ``get_host()`` reads besides the request's headers: a change forgets the answers kept.
+_HOST_SETTINGS = frozenset({"ALLOWED_HOSTS", "USE_X_FORWARDED_HOST", "USE_X_FORWARDED_PORT", "DEBUG"})
+
+
+def request_host(request: Any) -> str:
+    """``request.get_host()`` (proxy settings and ``ALLOWED_HOSTS`` apply), checked once per header value.
+
+    Django's answer depends only on the ``Host`` and ``X-Forwarded-Host`` headers and the settings above; a
+    host it refuses raises ``DisallowedHost`` on every request, as before, and is never kept.
+    """
+    meta = request.META
+    key = (meta.get("HTTP_X_FORWARDED_HOST"), meta.get("HTTP_HOST"))
+    host = _HOSTS.get(key) if key[1] is not None else None
+    if host is None:
+        host = request.get_host()
+        if key[1] is not None:  # without a Host header Django rebuilds it from the server's name and port
+            if len(_HOSTS) >= _HOSTS_MAX:
+                _HOSTS.clear()
+            _HOSTS[key] = host
+    return host
+
+
+def _forget_hosts(*, setting: str, **kwargs: Any) -> None:
+    if setting in _HOST_SETTINGS:
+        _HOSTS.clear()
+
+
+setting_changed.connect(_forget_hosts, dispatch_uid="drf_oidc_jwks.dpop_urls.forget_hosts")
+register_reset("dpop_urls.hosts", _HOSTS.clear)

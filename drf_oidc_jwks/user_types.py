@@ -6,12 +6,34 @@ Importable from :mod:`drf_oidc_jwks.users` as well; :class:`~drf_oidc_jwks.users
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from django.utils.functional import SimpleLazyObject, empty
 
 from .claims import Claims
 from .exceptions import TokenError
+
+_T = TypeVar("_T")
+
+
+class _FromClaims(Generic[_T]):
+    """A user field read from ``claims`` on first use, then kept on the instance (assignable, as a plain field)."""
+
+    def __init__(self, read: Callable[[Claims], _T]) -> None:
+        self.read = read
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _FromClaims[_T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _T: ...
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self  # looked up on the class (documentation tools, introspection)
+        value = obj.__dict__[self.name] = self.read(obj.claims)
+        return value
 
 
 class TokenUser:
@@ -29,13 +51,16 @@ class TokenUser:
     is_service = False
 
     def __init__(self, claims: Claims) -> None:
+        # The other fields are read from the claims on first use: most views never ask for them.
         self.claims = claims
-        self.pk = self.id = claims.sub
-        self.issuer = claims.issuer
-        self.username = claims.username or claims.email or claims.sub or ""
-        self.email = claims.email or ""
-        self.first_name = claims.given_name or ""
-        self.last_name = claims.family_name or ""
+
+    pk = _FromClaims(lambda c: c.sub)
+    id = _FromClaims(lambda c: c.sub)
+    issuer = _FromClaims(lambda c: c.issuer)
+    username = _FromClaims(lambda c: c.username or c.email or c.sub or "")
+    email = _FromClaims(lambda c: c.email or "")
+    first_name = _FromClaims(lambda c: c.given_name or "")
+    last_name = _FromClaims(lambda c: c.family_name or "")
 
     def __str__(self) -> str:
         return f"TokenUser {self.username}"
@@ -90,11 +115,9 @@ class ServicePrincipal(TokenUser):
 
     is_service = True
 
-    def __init__(self, claims: Claims) -> None:
-        super().__init__(claims)
-        self.client_id = claims.client_id or claims.sub
-        self.username = self.client_id or ""
-        self.email = ""
+    client_id = _FromClaims(lambda c: c.client_id or c.sub)
+    username = _FromClaims(lambda c: c.client_id or c.sub or "")
+    email = _FromClaims(lambda c: "")
 
     def __str__(self) -> str:
         return f"ServicePrincipal {self.username}"

@@ -397,3 +397,67 @@ def test_a_proof_for_a_host_outside_allowed_hosts_is_refused_before_it_is_compar
     assert response.status_code == 400
     ok = key.proof("GET", URL, access_token=token)
     assert api.get("/api/me", HTTP_AUTHORIZATION=f"DPoP {token}", HTTP_DPOP=ok).status_code == 200
+
+
+def authenticate_directly(token: str, proof: str, host: str) -> Any:
+    """The authentication class alone, with no middleware (CommonMiddleware checks the host itself)."""
+    from django.test import RequestFactory
+    from rest_framework.request import Request
+
+    from drf_oidc_jwks.authentication import JWKSAuthentication
+
+    headers = {"HTTP_AUTHORIZATION": f"DPoP {token}", "HTTP_DPOP": proof, "HTTP_HOST": host}
+    django_request = RequestFactory().get("/api/me", **headers)
+    return JWKSAuthentication().authenticate(Request(django_request))
+
+
+def test_a_host_allowed_once_is_refused_after_allowed_hosts_changes(dpop, settings, issuer, key) -> None:
+    # The host each Host header names is checked once and kept: a settings change must forget it.
+    from django.core.exceptions import DisallowedHost
+
+    settings.ALLOWED_HOSTS = ["api.example.com"]
+    token = issuer.token(cnf=key.cnf())
+    url = "http://api.example.com/api/me"
+    user, claims = authenticate_directly(token, key.proof("GET", url, access_token=token), "api.example.com")
+    assert claims.dpop_jkt == key.jkt
+    settings.ALLOWED_HOSTS = ["testserver"]
+    with pytest.raises(DisallowedHost):
+        authenticate_directly(token, key.proof("GET", url, access_token=token), "api.example.com")
+
+
+def test_a_refused_host_is_refused_on_every_request_not_only_the_first(dpop, settings, issuer, key) -> None:
+    from django.core.exceptions import DisallowedHost
+
+    settings.ALLOWED_HOSTS = ["testserver"]
+    token = issuer.token(cnf=key.cnf())
+    for _ in range(2):
+        proof = key.proof("GET", "http://evil.example/api/me", access_token=token)
+        with pytest.raises(DisallowedHost):
+            authenticate_directly(token, proof, "evil.example")
+
+
+def test_x_forwarded_host_counts_only_while_use_x_forwarded_host_is_on(dpop, settings, issuer, key, api) -> None:
+    settings.ALLOWED_HOSTS = ["*"]
+    token = issuer.token(cnf=key.cnf())
+    public = "http://api.example.com/api/me"
+    forwarded = {"HTTP_X_FORWARDED_HOST": "api.example.com"}
+    settings.USE_X_FORWARDED_HOST = True
+    assert send_extra(api, token, key.proof("GET", public, access_token=token), forwarded).status_code == 200
+    settings.USE_X_FORWARDED_HOST = False
+    # The same headers now name testserver: the proof for the forwarded host no longer matches.
+    late = send_extra(api, token, key.proof("GET", public, access_token=token), forwarded)
+    assert late.json()["code"] == "invalid_dpop_proof"
+    assert send_extra(api, token, key.proof("GET", URL, access_token=token), forwarded).status_code == 200
+
+
+def test_a_request_without_a_host_header_gets_the_host_django_rebuilds(dpop, settings) -> None:
+    from django.test import RequestFactory
+
+    from drf_oidc_jwks.dpop_urls import request_host
+
+    settings.ALLOWED_HOSTS = ["backend.internal"]
+    request = RequestFactory().get("/api/me", SERVER_NAME="backend.internal", SERVER_PORT="8000")
+    request.META.pop("HTTP_HOST", None)
+    assert request_host(request) == "backend.internal:8000"
+    request.META["SERVER_PORT"] = "9000"
+    assert request_host(request) == "backend.internal:9000"
