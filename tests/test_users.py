@@ -752,6 +752,26 @@ def test_token_user_is_authenticated_with_the_subject_as_pk_and_no_permissions(o
     assert user == get_user(verify_token(profile(email="other@example.com")))
 
 
+def test_token_user_fields_are_read_from_the_claims_when_used_and_stay_assignable(oidc_settings, issuer, profile):
+    # The fields are read on first use (most views never ask); they answer and can be set like plain fields.
+    oidc_settings(SYNC_USERS=False)
+    user = get_user(verify_token(profile()))
+    assert "username" not in vars(user)
+    assert (user.username, user.email, user.first_name, user.last_name) == (
+        "alice",
+        "alice@example.com",
+        "Alice",
+        "Liddell",
+    )
+    assert vars(user)["username"] == "alice"
+    user.username, user.email = "renamed", "new@example.com"
+    assert (user.get_username(), user.email, str(user)) == ("renamed", "new@example.com", "TokenUser renamed")
+    assert not isinstance(TokenUser.username, str)  # looked up on the class: the field itself, no error
+    principal = get_user(verify_token(issuer.token(sub="svc@clients", azp="svc", gty="client-credentials")))
+    assert isinstance(principal, ServicePrincipal)
+    assert (principal.client_id, principal.username, principal.email, principal.pk) == ("svc", "svc", "", "svc@clients")
+
+
 def test_a_client_credentials_token_is_a_service_principal_without_a_user_row(
     oidc_settings, issuer, api, django_assert_num_queries
 ):
