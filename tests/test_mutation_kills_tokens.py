@@ -6,13 +6,18 @@ Each names the check it pins; docs/security.md, "Mutation testing", lists the mu
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from drf_oidc_jwks.conf import get_settings
 from drf_oidc_jwks.exceptions import TokenError
+from drf_oidc_jwks.signals import token_verified
+from drf_oidc_jwks.testing import TestIssuer
 from drf_oidc_jwks.tokens import validate_claims, verify_token
+from tests.test_resolver import ANSWERS, TABLE_RESOLVER
 from tests.test_tokens import b64, sign_text
 
 
@@ -89,3 +94,128 @@ def test_allowed_types_compare_without_the_application_prefix_and_case(oidc_sett
         assert verify_token(issuer.token(headers={"typ": "application/at+jwt"}))["sub"]
         assert refused(issuer.token(headers={"typ": "JWT"})) == "invalid_token_type"
         assert refused(issuer.token(headers={"typ": 5})) == "invalid_token_type"
+
+
+def reason_of(payload: dict[str, Any]) -> str:
+    with pytest.raises(TokenError) as exc:
+        validate_claims(payload, get_settings().issuers[0], 0, 2_000_000_000)
+    return exc.value.reason
+
+
+@pytest.mark.parametrize("value", [None, "2000000060", [2_000_000_060], {"at": 1}])
+def test_a_time_claim_that_is_no_number_is_refused_as_not_a_number_not_as_not_finite(oidc_settings, value):
+    payload = claims_at(2_000_000_000)
+    payload["exp"] = value
+    assert reason_of(payload).startswith("exp is not a number")
+    payload["exp"] = 1e400
+    assert reason_of(payload) == "exp is not a finite number"
+
+
+class Seconds(int):
+    """A leeway given as an int subclass (an IntEnum member, a units type): still a finite number."""
+
+
+@pytest.mark.parametrize("leeway", [True, False, None, "30", [30], math.nan, math.inf, -math.inf, 10**400])
+def test_a_leeway_that_is_no_finite_number_is_improperly_configured(oidc_settings, leeway):
+    with pytest.raises(ImproperlyConfigured, match="LEEWAY must be a finite number"):
+        validate_claims(claims_at(2_000_000_000), get_settings().issuers[0], leeway, 2_000_000_000)
+
+
+def test_a_leeway_of_an_int_subclass_or_a_float_is_a_number_of_seconds(oidc_settings):
+    payload = claims_at(2_000_000_000, nbf=2_000_000_030)
+    assert code_of(payload, leeway=Seconds(30)) is None
+    assert code_of(payload, leeway=29.5) == "token_not_yet_valid"
+    assert code_of(payload, leeway=Seconds(29)) == "token_not_yet_valid"
+
+
+JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+
+
+def test_validate_claims_refuses_a_cnf_bound_payload_unless_told_it_came_with_dpop(oidc_settings):
+    payload = claims_at(2_000_000_000, cnf={"jkt": JKT})
+    assert code_of(payload) == "sender_constrained"  # the default: a bearer token
+    issuer = get_settings().issuers[0]
+    assert validate_claims(payload, issuer, 0, 2_000_000_000, dpop=True) is None
+
+
+def test_a_dpop_bound_token_verifies_when_it_came_with_the_dpop_scheme(oidc_settings, issuer):
+    token = issuer.token(cnf={"jkt": JKT})
+    assert verify_token(token, dpop=True)["cnf"]["jkt"] == JKT
+    assert refused(token) == "sender_constrained"
+
+
+def test_a_required_aud_that_is_absent_is_an_invalid_audience_not_a_missing_claim(oidc_settings):
+    oidc_settings(REQUIRED_CLAIMS=["exp", "iss", "aud"])
+    payload = claims_at(2_000_000_000)
+    del payload["aud"]
+    assert code_of(payload) == "invalid_audience"
+    oidc_settings(REQUIRED_CLAIMS=["exp", "iss", "aud"], AUDIENCE=None)
+    assert code_of(payload) == "invalid_audience"
+
+
+@pytest.mark.parametrize(
+    "aud", [{"https://api.test": True}, 5, True, ["https://api.test", 5], ["https://api.test", None]]
+)
+def test_an_aud_that_is_neither_a_string_nor_a_list_of_strings_is_an_invalid_audience(oidc_settings, aud):
+    assert code_of(claims_at(2_000_000_000, aud=aud)) == "invalid_audience"
+
+
+@pytest.mark.parametrize("iss", [["https://issuer.test"], {"https://issuer.test": 1}, 5, None])
+def test_an_iss_that_is_not_a_string_is_an_invalid_issuer_not_an_error(oidc_settings, issuer, iss):
+    payload = {**issuer.claims(), "iss": iss}
+    assert refused(sign_text(issuer, json.dumps(payload).encode())) == "invalid_issuer"
+
+
+def test_token_verified_is_sent_by_verify_token_with_the_issuer_and_whether_the_memo_answered(oidc_settings, issuer):
+    heard: list[tuple[Any, dict[str, Any]]] = []
+
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        kwargs.pop("signal", None)
+        heard.append((sender, kwargs))
+
+    token_verified.connect(receiver, weak=False)
+    try:
+        token = issuer.token()
+        verify_token(token)
+        verify_token(token)
+    finally:
+        token_verified.disconnect(receiver)
+    assert heard == [
+        (verify_token, {"issuer": issuer.issuer, "memoised": False}),
+        (verify_token, {"issuer": issuer.issuer, "memoised": True}),
+    ]
+
+
+def test_token_verified_names_no_issuer_for_a_memoised_token_whose_resolved_issuer_was_forgotten(
+    settings, issuer, server
+):
+    # The memo answers for a token of a resolved issuer that the resolver cache has since let go (one entry
+    # kept, another issuer resolved meanwhile): the signal's label is then None, never an error.
+    other = TestIssuer(audience=issuer.audience)
+    with other.serve() as other_server:
+        settings.DRF_OIDC_JWKS = {
+            "ISSUER_RESOLVER": TABLE_RESOLVER,
+            "ISSUER_RESOLVER_CACHE_SIZE": 1,
+            "ALGORITHMS": ["RS256"],
+        }
+        for idp, srv in ((issuer, server), (other, other_server)):
+            ANSWERS[idp.issuer] = {"ISSUER": idp.issuer, "AUDIENCE": idp.audience, "JWKS_URL": srv.url("/jwks.json")}
+        heard: list[dict[str, Any]] = []
+
+        def receiver(sender: Any, **kwargs: Any) -> None:
+            heard.append({"issuer": kwargs["issuer"], "memoised": kwargs["memoised"]})
+
+        token = issuer.token()
+        token_verified.connect(receiver, weak=False)
+        try:
+            first = verify_token(token)
+            verify_token(other.token())
+            assert verify_token(token) is first
+        finally:
+            token_verified.disconnect(receiver)
+            ANSWERS.clear()
+    assert heard == [
+        {"issuer": issuer.issuer, "memoised": False},
+        {"issuer": other.issuer, "memoised": False},
+        {"issuer": None, "memoised": True},
+    ]
