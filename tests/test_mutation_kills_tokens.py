@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from drf_oidc_jwks import tokens
 from drf_oidc_jwks.conf import get_settings
 from drf_oidc_jwks.exceptions import TokenError
 from drf_oidc_jwks.signals import token_verified
 from drf_oidc_jwks.testing import TestIssuer
-from drf_oidc_jwks.tokens import validate_claims, verify_token
+from drf_oidc_jwks.tokens import get_memo, validate_claims, verify_token
 from tests.test_resolver import ANSWERS, TABLE_RESOLVER
 from tests.test_tokens import b64, sign_text
 
@@ -219,3 +221,65 @@ def test_token_verified_names_no_issuer_for_a_memoised_token_whose_resolved_issu
         {"issuer": other.issuer, "memoised": False},
         {"issuer": None, "memoised": True},
     ]
+
+
+def test_at_most_1024_selected_issuers_are_kept_then_they_start_over(settings, issuer, server):
+    # TENANTS "*": every tenant name is a new iss, so the kept selections are bounded.
+    settings.DRF_OIDC_JWKS = {
+        "AUDIENCE": issuer.audience,
+        "ALGORITHMS": ["RS256"],
+        "ISSUERS": [{"ISSUER": issuer.issuer + "/{tenant}", "TENANTS": "*", "JWKS_URL": server.url("/jwks.json")}],
+    }
+    header = {"alg": "RS256", "typ": "JWT", "kid": issuer.key.kid}
+    head = b64(json.dumps(header).encode())
+
+    def select_tenant(n: int) -> None:
+        body = b64(json.dumps({**issuer.claims(), "iss": f"{issuer.issuer}/t{n}"}).encode())
+        assert refused(f"{head}.{body}.{b64(bytes(256))}") == "invalid_signature"  # selected, then refused
+
+    for n in range(1024):
+        select_tenant(n)
+    assert len(tokens._selected) == 1024
+    select_tenant(1024)
+    assert len(tokens._selected) == 1
+
+
+def test_a_memoised_token_is_not_served_at_the_very_second_of_its_exp(oidc_settings, issuer, monkeypatch):
+    oidc_settings(LEEWAY=0, TOKEN_CACHE_TTL=3600)
+    exp = int(time.time()) + 100
+    token = sign_text(issuer, json.dumps({**issuer.claims(), "iat": exp - 200, "exp": exp}).encode())
+    monkeypatch.setattr(time, "time", lambda: exp - 0.5)
+    first = verify_token(token)
+    assert verify_token(token) is first  # served from the memo
+    monkeypatch.setattr(time, "time", lambda: float(exp))
+    assert refused(token) == "token_expired"
+
+
+def test_a_memoised_token_past_its_exp_leaves_the_memo(oidc_settings, issuer, monkeypatch):
+    oidc_settings(LEEWAY=0)
+    exp = int(time.time()) + 100
+    token = sign_text(issuer, json.dumps({**issuer.claims(), "iat": exp - 200, "exp": exp}).encode())
+    monkeypatch.setattr(time, "time", lambda: exp - 1.0)
+    verify_token(token)
+    memo = get_memo(get_settings())
+    assert memo is not None and len(memo) == 1
+    monkeypatch.setattr(time, "time", lambda: exp + 1.0)
+    assert refused(token) == "token_expired"
+    assert len(memo) == 0
+
+
+@pytest.mark.parametrize(("ttl", "size"), [(0, 100), (0, 1), (60, 0), (1, 0)])
+def test_a_token_cache_ttl_or_size_of_zero_turns_the_memo_off(oidc_settings, issuer, ttl, size):
+    oidc_settings(TOKEN_CACHE_TTL=ttl, TOKEN_CACHE_SIZE=size)
+    token = issuer.token()
+    assert verify_token(token) is not verify_token(token)
+    assert get_memo(get_settings()) is None
+
+
+@pytest.mark.parametrize(("ttl", "size"), [(1, 1), (1, 100), (60, 1)])
+def test_a_token_cache_of_one_second_or_one_entry_is_a_memo(oidc_settings, issuer, ttl, size):
+    oidc_settings(TOKEN_CACHE_TTL=ttl, TOKEN_CACHE_SIZE=size)
+    token = issuer.token()
+    assert verify_token(token) is verify_token(token)
+    memo = get_memo(get_settings())
+    assert memo is not None and len(memo) == 1
