@@ -140,10 +140,12 @@ def test_validate_claims_refuses_a_cnf_bound_payload_unless_told_it_came_with_dp
     assert validate_claims(payload, issuer, 0, 2_000_000_000, dpop=True) is None
 
 
-def test_a_dpop_bound_token_verifies_when_it_came_with_the_dpop_scheme(oidc_settings, issuer):
+def test_a_dpop_bound_token_verifies_when_it_came_with_the_dpop_scheme_also_from_the_memo(oidc_settings, issuer):
     token = issuer.token(cnf={"jkt": JKT})
-    assert verify_token(token, dpop=True)["cnf"]["jkt"] == JKT
-    assert refused(token) == "sender_constrained"
+    first = verify_token(token, dpop=True)
+    assert first["cnf"]["jkt"] == JKT
+    assert verify_token(token, dpop=True) is first  # the memo answers, and the binding is still accepted
+    assert refused(token) == "sender_constrained"  # the memoised token, now as a bearer token
 
 
 def test_a_required_aud_that_is_absent_is_an_invalid_audience_not_a_missing_claim(oidc_settings):
@@ -283,3 +285,57 @@ def test_a_token_cache_of_one_second_or_one_entry_is_a_memo(oidc_settings, issue
     assert verify_token(token) is verify_token(token)
     memo = get_memo(get_settings())
     assert memo is not None and len(memo) == 1
+
+
+def test_a_verification_at_an_explicit_now_is_never_answered_from_the_memo(oidc_settings, issuer):
+    claims = issuer.claims()
+    token = issuer.token()
+    first = verify_token(token)
+    assert verify_token(token) is first
+    # Checked at that instant: before the token was issued, it is not yet valid.
+    with pytest.raises(TokenError) as exc:
+        verify_token(token, now=claims["iat"] - 3600)
+    assert exc.value.code == "token_not_yet_valid"
+    at_now = verify_token(token, now=time.time())
+    assert at_now is not first and verify_token(token, now=time.time()) is not at_now
+
+
+def test_a_token_given_as_bytes_is_verified_and_memoised_like_its_text(oidc_settings, issuer):
+    token = issuer.token()
+    first = verify_token(token.encode())
+    assert first.sub == "alice"
+    assert verify_token(token) is first and verify_token(token.encode()) is first
+
+
+@pytest.mark.parametrize("head", ["\ud800", "e30\udfff"])
+def test_a_token_holding_a_lone_surrogate_is_malformed_with_the_memo_on(oidc_settings, issuer, head):
+    assert get_memo(get_settings()) is not None
+    body, signature = issuer.token().split(".")[1:]
+    assert refused(f"{head}.{body}.{signature}") == "malformed_token"
+
+
+def test_the_verified_claims_carry_the_tokens_header(oidc_settings, issuer):
+    claims = verify_token(issuer.token(headers={"typ": "at+jwt"}))
+    assert claims.header["kid"] == issuer.key.kid and claims.header["typ"] == "at+jwt"
+    assert claims.header["alg"] == "RS256"
+
+
+def test_a_token_without_exp_is_memoised_for_the_token_cache_ttl(oidc_settings, issuer):
+    oidc_settings(REQUIRED_CLAIMS=["iss"])
+    payload = {k: v for k, v in issuer.claims().items() if k != "exp"}
+    token = sign_text(issuer, json.dumps(payload).encode())
+    first = verify_token(token)
+    assert "exp" not in first.raw and verify_token(token) is first
+
+
+def test_the_memo_serves_a_token_through_the_leeway_after_its_exp(oidc_settings, issuer, monkeypatch):
+    oidc_settings(LEEWAY=60, TOKEN_CACHE_TTL=3600)
+    exp = int(time.time()) + 100
+    token = sign_text(issuer, json.dumps({**issuer.claims(), "iat": exp - 200, "exp": exp}).encode())
+    monkeypatch.setattr(time, "time", lambda: exp - 90.0)
+    first = verify_token(token)
+    for moment in (exp - 30.0, exp + 30.0, exp + 59.5):
+        monkeypatch.setattr(time, "time", lambda moment=moment: moment)
+        assert verify_token(token) is first, moment
+    monkeypatch.setattr(time, "time", lambda: exp + 60.0)
+    assert refused(token) == "token_expired"
