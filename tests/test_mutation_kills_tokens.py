@@ -18,7 +18,7 @@ from drf_oidc_jwks.conf import get_settings
 from drf_oidc_jwks.exceptions import TokenError
 from drf_oidc_jwks.signals import token_verified
 from drf_oidc_jwks.testing import TestIssuer
-from drf_oidc_jwks.tokens import get_memo, validate_claims, verify_token
+from drf_oidc_jwks.tokens import get_memo, reset_memo, validate_claims, verify_token
 from tests.test_resolver import ANSWERS, TABLE_RESOLVER
 from tests.test_tokens import b64, sign_text
 
@@ -339,3 +339,13 @@ def test_the_memo_serves_a_token_through_the_leeway_after_its_exp(oidc_settings,
         assert verify_token(token) is first, moment
     monkeypatch.setattr(time, "time", lambda: exp + 60.0)
     assert refused(token) == "token_expired"
+
+
+def test_reset_memo_forgets_every_memoised_token(oidc_settings, issuer):
+    token = issuer.token()
+    first = verify_token(token)
+    assert verify_token(token) is first
+    reset_memo()
+    memo = get_memo(get_settings())
+    assert memo is not None and len(memo) == 0
+    assert verify_token(token) is not first
