@@ -185,10 +185,12 @@ class TokenMemo:
     An entry serves until the earlier of the token's ``exp`` (+ leeway) and the
     ceiling, and only while the key that verified it is still in the issuer's
     current key set. Only successes are kept; refused tokens are re-checked.
+    ``settings``: the settings its tokens were verified under (:func:`get_memo`).
     """
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, settings: Settings | None = None) -> None:
         self.maxsize = maxsize
+        self.settings = settings
         self._data: dict[bytes, _Entry] = {}
         self._lock = threading.Lock()
 
@@ -221,13 +223,17 @@ _memo: TokenMemo | None = None
 
 
 def get_memo(s: Settings) -> TokenMemo | None:
-    """The process's memo, or None when ``TOKEN_CACHE_TTL`` or ``TOKEN_CACHE_SIZE`` is 0."""
+    """The process's memo for ``s``, or None when ``TOKEN_CACHE_TTL`` or ``TOKEN_CACHE_SIZE`` is 0.
+
+    One memo, for one settings object at a time: a token verified under other settings (``verify_token``'s
+    ``settings``, or the settings changed) is verified again, never answered from what those settings accepted.
+    """
     global _memo
     if s.token_cache_ttl <= 0 or s.token_cache_size <= 0:
         return None
     memo = _memo
-    if memo is None or memo.maxsize != s.token_cache_size:
-        memo = _memo = TokenMemo(s.token_cache_size)
+    if memo is None or memo.settings is not s:
+        memo = _memo = TokenMemo(s.token_cache_size, s)
     return memo
 
 

@@ -11,9 +11,16 @@ import json
 import uuid
 from typing import Any
 
+import jwt
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from drf_oidc_jwks import tokens_jws
 from drf_oidc_jwks.exceptions import MalformedToken
+from drf_oidc_jwks.testing import generate_key
 from drf_oidc_jwks.tokens import read_unverified, unverified_ids, verify_token
 from tests.test_tokens import refused_code, sign_text
 
@@ -136,3 +143,136 @@ def test_the_unverified_ids_are_the_kid_and_the_iss_or_none_when_unreadable():
     assert unverified_ids(f"{head}.{BODY}.{SIG}".encode()) == ("k-1", "https://issuer.test")
     assert unverified_ids(f"{b64(b'{}')}.{b64(b'{}')}.{SIG}") == (None, None)
     assert unverified_ids("not a token") == (None, None)
+
+
+def deepest_payload_read(extra: str) -> int:
+    """The deepest nesting of lists in a payload ``{"a": [[...]]<extra>}`` that read_unverified still reads."""
+
+    def reads(depth: int) -> bool:
+        body = b64(('{"a":' + "[" * depth + "]" * depth + extra + "}").encode())
+        try:
+            read_unverified(f"{fresh_header()}.{body}.{SIG}", 10**7)
+        except MalformedToken:
+            return False
+        return True
+
+    low, high = 1, 100_000
+    assert reads(low) and not reads(high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if reads(middle) else (low, middle)
+    return low
+
+
+def test_a_plain_unicode_escape_does_not_send_the_payload_through_the_utf8_re_encoding_check():
+    # Only a surrogate escape (\ud800-\udfff) needs the re-encoding check (json.dumps). That check nests
+    # deeper than the parse (on CPython 3.11, a few frames), so running it for any \u escape would refuse
+    # payloads that nest just below the parser's limit but carry an escaped "A".
+    assert deepest_payload_read(',"b":"\\u0041"') == deepest_payload_read("")
+
+
+# -- the verifiers, built at test time -------------------------------------------------------------
+# The table of verifiers is built when tokens_jws is imported, so a test through verify_token only ever
+# meets the verifiers of the unmutated factories. These tests call the factories themselves and check
+# the verifier each one builds against signatures made by PyJWT (and by cryptography, for what PyJWT
+# will not make): the good signature verifies, anything else raises.
+
+HASHES = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}
+FACTORIES = {"RS": tokens_jws._pkcs1, "PS": tokens_jws._pss, "ES": tokens_jws._ecdsa}
+MESSAGE = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9"
+
+
+def built_verifier(alg: str) -> Any:
+    """The verifier for ``alg`` as its factory builds it now (EdDSA's is the function itself)."""
+    if alg == "EdDSA":
+        return tokens_jws._eddsa
+    return FACTORIES[alg[:2]](HASHES[alg[2:]])
+
+
+def jws_signature(alg: str, private_key: Any, message: bytes = MESSAGE) -> bytes:
+    return jwt.get_algorithm_by_name(alg).sign(message, private_key)
+
+
+ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+HASHED = [alg for alg in ALGORITHMS if alg != "EdDSA"]
+
+
+def flipped(signature: bytes) -> bytes:
+    changed = bytearray(signature)
+    changed[len(changed) // 2] ^= 1
+    return bytes(changed)
+
+
+@pytest.mark.parametrize("alg", ALGORITHMS)
+def test_a_verifier_built_by_its_factory_accepts_its_algorithms_signature_and_refuses_a_changed_one(alg):
+    verify = built_verifier(alg)
+    key = generate_key(alg)
+    public = key.private_key.public_key()
+    signature = jws_signature(alg, key.private_key)
+    assert verify(public, MESSAGE, signature) is None
+    with pytest.raises(InvalidSignature):
+        verify(public, MESSAGE, flipped(signature))
+    with pytest.raises(InvalidSignature):
+        verify(public, MESSAGE + b"x", signature)
+    # The table verify_token uses holds a verifier that answers the same.
+    assert tokens_jws._VERIFIERS[alg](public, MESSAGE, signature) is None
+
+
+@pytest.mark.parametrize("alg", ALGORITHMS)
+def test_a_verifier_built_by_its_factory_refuses_a_signature_made_by_another_key(alg):
+    other = generate_key(alg, fresh=True)
+    signature = jws_signature(alg, other.private_key)
+    with pytest.raises(InvalidSignature):
+        built_verifier(alg)(generate_key(alg).private_key.public_key(), MESSAGE, signature)
+
+
+def signature_with_hash(alg: str, private_key: Any, hash_alg: hashes.HashAlgorithm) -> bytes:
+    """A signature of ``alg``'s family and padding over MESSAGE, hashed with ``hash_alg`` instead of alg's own."""
+    if alg.startswith("RS"):
+        return private_key.sign(MESSAGE, padding.PKCS1v15(), hash_alg)
+    if alg.startswith("PS"):
+        return private_key.sign(MESSAGE, padding.PSS(padding.MGF1(hash_alg), hash_alg.digest_size), hash_alg)
+    r, s = decode_dss_signature(private_key.sign(MESSAGE, ec.ECDSA(hash_alg)))
+    size = (private_key.curve.key_size + 7) // 8
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+
+@pytest.mark.parametrize("alg", HASHED)
+def test_a_verifier_built_by_its_factory_refuses_a_signature_hashed_with_another_hash(alg):
+    key = generate_key(alg)
+    public = key.private_key.public_key()
+    own = HASHES[alg[2:]]
+    assert built_verifier(alg)(public, MESSAGE, signature_with_hash(alg, key.private_key, own)) is None
+    for bits, other in HASHES.items():
+        if bits != alg[2:]:
+            with pytest.raises(InvalidSignature):
+                built_verifier(alg)(public, MESSAGE, signature_with_hash(alg, key.private_key, other))
+
+
+@pytest.mark.parametrize("alg", ["PS256", "PS384", "PS512"])
+def test_a_pss_verifier_built_by_its_factory_wants_the_salt_as_long_as_the_hash_and_mgf1_of_that_hash(alg):
+    key = generate_key(alg)
+    public = key.private_key.public_key()
+    own = HASHES[alg[2:]]
+    for pad in (
+        padding.PSS(padding.MGF1(own), padding.PSS.MAX_LENGTH),
+        padding.PSS(padding.MGF1(own), own.digest_size - 1),
+        padding.PSS(padding.MGF1(hashes.SHA1()), own.digest_size),
+    ):
+        with pytest.raises(InvalidSignature):
+            built_verifier(alg)(public, MESSAGE, key.private_key.sign(MESSAGE, pad, own))
+
+
+@pytest.mark.parametrize(("alg", "size"), [("ES256", 32), ("ES384", 48), ("ES512", 66)])
+def test_an_ecdsa_verifier_built_by_its_factory_takes_r_then_s_each_of_the_curves_size(alg, size):
+    verify = built_verifier(alg)
+    key = generate_key(alg)
+    public = key.private_key.public_key()
+    signature = jws_signature(alg, key.private_key)
+    assert len(signature) == 2 * size
+    verify(public, MESSAGE, signature)
+    with pytest.raises(InvalidSignature):
+        verify(public, MESSAGE, signature[size:] + signature[:size])  # s then r
+    for wrong in (signature[:-1], signature + b"\x00", b"\x00" + signature, b"\x00" * size):
+        with pytest.raises(ValueError, match="wrong length"):
+            verify(public, MESSAGE, wrong)

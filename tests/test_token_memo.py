@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from drf_oidc_jwks import tokens
+from drf_oidc_jwks.conf import build
 from drf_oidc_jwks.exceptions import TokenError
 from drf_oidc_jwks.permissions import HasRole
 from drf_oidc_jwks.tokens import verify_token
@@ -89,6 +90,20 @@ def test_claims_of_a_memoised_token_are_read_only(oidc_settings, issuer):
     claims = verify_token(issuer.token(role="user"))
     with pytest.raises(TypeError):
         claims.raw["role"] = "admin"  # type: ignore[index]
+
+
+def test_a_token_memoised_under_one_settings_object_is_verified_afresh_under_another(oidc_settings, issuer):
+    # verify_token(raw, settings): the memo answers only for the settings the token was verified under, or a
+    # caller passing its own settings (another audience, say) would get claims those settings refuse.
+    token = issuer.token()
+    own = verify_token(token)
+    other = build(issuer.settings(AUDIENCE="https://another-api.test", DPOP="off"))
+    with pytest.raises(TokenError) as exc:
+        verify_token(token, other)
+    assert exc.value.code == "invalid_audience"
+    same_audience = build(issuer.settings(DPOP="off"))
+    assert verify_token(token, same_audience) is not own  # verified again, under these settings
+    assert verify_token(token, same_audience) is verify_token(token, same_audience)  # and memoised for them
 
 
 # -- a view cannot change what the next request with the same token sees -------------
