@@ -228,3 +228,28 @@ def test_load_user_with_the_row_at_hand_and_nothing_to_write_reads_nothing(
     identity = UserSync(get_settings()).lookup(claims)
     with django_assert_num_queries(0):
         assert load_user(claims, identity).pk == user.pk
+
+
+def test_a_known_identity_with_stale_fields_is_active_at_once_and_updated_with_its_bearer_on_load(
+    userinfo_on, issuer
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    local = linked(issuer.issuer, "ui", "known")
+    token, claims = mint(issuer, given_name="Given")
+    user = get_user(claims, token)
+    assert get_state(get_settings(), issuer.issuer, "ui") == "active"  # before anything is loaded
+    assert user.claims is claims and user.is_loaded is False
+    with CaptureQueriesContext(connection) as queries:
+        assert (user.pk, user.first_name) == (local.pk, "Given")
+    assert not [q for q in queries.captured_queries if q["sql"].startswith("INSERT")]  # the row at hand: no create
+    assert bearer_sent(userinfo_on) == f"Bearer {token}"
+
+
+def test_a_known_identity_with_nothing_to_write_is_handed_over_loaded(oidc_settings, issuer) -> None:
+    claims = Claims({"iss": issuer.issuer, "sub": "same", "given_name": "Same"})
+    local = User.objects.create(username="same", first_name="Same")
+    OIDCIdentity.objects.create(issuer=issuer.issuer, subject="same", user=local, fingerprint=users.fingerprint(claims))
+    user = get_user(claims)
+    assert user.is_loaded is True and user.claims is claims and user.pk == local.pk
