@@ -193,8 +193,9 @@ def test_a_new_identity_seen_again_before_it_loaded_hands_the_new_bearer(userinf
 def test_changed_claims_of_a_cached_user_hand_their_bearer_to_userinfo(oidc_settings, server, issuer) -> None:
     _, first = mint(issuer)
     assert get_user(first).pk  # loaded and cached with its fingerprint, userinfo off
-    again = get_user(mint(issuer, jti="again")[1])
-    assert again.claims is not first and again.pk  # the cached user, this request's claims
+    _, same = mint(issuer, jti="again")
+    again = get_user(same)
+    assert again.claims is same and again.pk  # the cached user, with this request's claims
     oidc_settings(USERINFO=True)
     userinfo_says(server, issuer_sub="ui")
     token, changed = mint(issuer, given_name="Changed")
