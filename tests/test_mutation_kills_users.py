@@ -254,3 +254,65 @@ def test_a_known_identity_with_nothing_to_write_is_handed_over_loaded(oidc_setti
     OIDCIdentity.objects.create(issuer=issuer.issuer, subject="same", user=local, fingerprint=users.fingerprint(claims))
     user = get_user(claims)
     assert user.is_loaded is True and user.claims is claims and user.pk == local.pk
+
+
+def test_with_userinfo_off_the_user_sync_never_asks_it(oidc_settings, server, issuer) -> None:
+    userinfo_says(server, issuer_sub="ui")
+    token, claims = mint(issuer)
+    assert get_user(claims, token).email == ""
+    assert server.total(USERINFO) == 0
+
+
+# -- creating: a link, a concurrent first, the identity's receivers -----------------------------------
+
+
+def test_a_link_writes_the_changed_fields_onto_the_local_user_and_is_announced(oidc_settings, issuer) -> None:
+    from django.core.cache import cache
+
+    from drf_oidc_jwks.user_state import GENERATION_KEY
+
+    oidc_settings(LINK_BY_VERIFIED_EMAIL=True)
+    local = User.objects.create_user("gus", "gus@example.com", first_name="")
+    before = cache.get(GENERATION_KEY)
+    claims = Claims({"iss": issuer.issuer, "sub": "gus-sub", "email": "gus@example.com", "email_verified": True,
+                     "given_name": "Gus"})  # fmt: skip
+    user = get_user(claims)
+    assert (user.pk, User.objects.get(pk=local.pk).first_name) == (local.pk, "Gus")
+    assert cache.get(GENERATION_KEY) != before  # a link changes what other processes may hold
+
+
+def test_a_create_meeting_the_identity_made_meanwhile_updates_it_as_an_update(oidc_settings, issuer) -> None:
+    local = linked(issuer.issuer, "late", "late")
+    claims = Claims({"iss": issuer.issuer, "sub": "late", "given_name": "Late"})
+    user = load_user(claims, None)  # None: "known not to exist", as a concurrent first request believed
+    assert (user.pk, user.first_name) == (local.pk, "Late")
+    assert OIDCIdentity.objects.get(issuer=issuer.issuer, subject="late").fingerprint == users.fingerprint(claims)
+
+
+def verified(issuer: str, sub: str, email: str) -> Claims:
+    return Claims({"iss": issuer, "sub": sub, "email": email, "email_verified": True})
+
+
+def test_a_user_with_an_identity_of_another_issuer_only_is_still_linked(oidc_settings, issuer) -> None:
+    oidc_settings(LINK_BY_VERIFIED_EMAIL=True)
+    dan = User.objects.create_user("dan", "dan@example.com")
+    OIDCIdentity.objects.create(issuer="https://other.test", subject="d-other", user=dan, fingerprint="x")
+    linked(issuer.issuer, "eve-sub", "eve")  # someone else has an identity of this issuer
+    assert get_user(verified(issuer.issuer, "dan-sub", "dan@example.com")).pk == dan.pk
+
+
+def test_a_user_with_an_identity_of_this_issuer_is_never_linked_again(oidc_settings, issuer) -> None:
+    oidc_settings(LINK_BY_VERIFIED_EMAIL=True)
+    fay = User.objects.create_user("fay", "fay@example.com")
+    OIDCIdentity.objects.create(issuer=issuer.issuer, subject="fay-1", user=fay, fingerprint="x")
+    assert get_user(verified(issuer.issuer, "fay-2", "fay@example.com")).pk != fay.pk
+
+
+def test_an_email_claim_with_a_nul_links_no_one(oidc_settings, issuer) -> None:
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("only SQLite stores a NUL in a text column")
+    oidc_settings(LINK_BY_VERIFIED_EMAIL=True)
+    odd = User.objects.create_user("odd", "o\x00d@example.com")
+    assert get_user(verified(issuer.issuer, "odd-sub", "o\x00d@example.com")).pk != odd.pk
