@@ -316,3 +316,11 @@ def test_an_email_claim_with_a_nul_links_no_one(oidc_settings, issuer) -> None:
     oidc_settings(LINK_BY_VERIFIED_EMAIL=True)
     odd = User.objects.create_user("odd", "o\x00d@example.com")
     assert get_user(verified(issuer.issuer, "odd-sub", "o\x00d@example.com")).pk != odd.pk
+
+
+def test_userinfo_is_asked_with_a_userinfo_cache_ttl_of_zero_too(oidc_settings, server, issuer) -> None:
+    oidc_settings(USERINFO=True, USERINFO_CACHE_TTL=0)
+    userinfo_says(server, issuer_sub="ui")
+    token, claims = mint(issuer)
+    assert get_user(claims, token).email == "alice@example.com"
+    assert server.total(USERINFO) == 1
