@@ -273,6 +273,7 @@ def test_a_link_writes_the_changed_fields_onto_the_local_user_and_is_announced(o
 
     oidc_settings(LINK_BY_VERIFIED_EMAIL=True)
     local = User.objects.create_user("gus", "gus@example.com", first_name="")
+    cache.set(GENERATION_KEY, 100, timeout=None)
     before = cache.get(GENERATION_KEY)
     claims = Claims({"iss": issuer.issuer, "sub": "gus-sub", "email": "gus@example.com", "email_verified": True,
                      "given_name": "Gus"})  # fmt: skip
@@ -324,3 +325,16 @@ def test_userinfo_is_asked_with_a_userinfo_cache_ttl_of_zero_too(oidc_settings, 
     token, claims = mint(issuer)
     assert get_user(claims, token).email == "alice@example.com"
     assert server.total(USERINFO) == 1
+
+
+def test_a_link_that_writes_no_field_is_announced_all_the_same(oidc_settings, issuer) -> None:
+    from django.core.cache import cache
+
+    from drf_oidc_jwks.user_state import GENERATION_KEY
+
+    oidc_settings(LINK_BY_VERIFIED_EMAIL=True)
+    local = User.objects.create_user("hal", "hal@example.com")
+    cache.set(GENERATION_KEY, 100, timeout=None)  # started, so only a bump can move it
+    before = cache.get(GENERATION_KEY)
+    assert get_user(verified(issuer.issuer, "hal-sub", "hal@example.com")).pk == local.pk
+    assert cache.get(GENERATION_KEY) != before  # the identity's own receiver: the sync did not create this user
