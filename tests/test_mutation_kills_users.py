@@ -338,3 +338,26 @@ def test_a_link_that_writes_no_field_is_announced_all_the_same(oidc_settings, is
     before = cache.get(GENERATION_KEY)
     assert get_user(verified(issuer.issuer, "hal-sub", "hal@example.com")).pk == local.pk
     assert cache.get(GENERATION_KEY) != before  # the identity's own receiver: the sync did not create this user
+
+
+def test_the_token_wins_over_userinfo_where_it_says_something(userinfo_on, issuer) -> None:
+    token, claims = mint(issuer, given_name="Tok")
+    user = get_user(claims, token)
+    assert (user.first_name, user.last_name, user.email) == ("Tok", "Liddell", "alice@example.com")
+
+
+def test_userinfo_is_read_through_the_issuers_claim_paths(oidc_settings, server, issuer) -> None:
+    oidc_settings(USERINFO=True, CLAIMS={"email": ["contact", "mail"]})
+    userinfo_says(server, issuer_sub="ui", contact={"mail": "deep@example.com"})
+    token, claims = mint(issuer)
+    assert get_user(claims, token).email == "deep@example.com"
+
+
+def test_loading_a_machine_token_whose_identity_went_away_remembers_no_user(oidc_settings, issuer) -> None:
+    s = get_settings()
+    for sub in ("gone-svc", None):
+        payload = {"iss": issuer.issuer, "client_id": "svc", **MACHINE, **({"sub": sub} if sub else {})}
+        claims = Claims(payload)
+        principal = load_user(claims)
+        assert isinstance(principal, ServicePrincipal) and principal.claims is claims
+        assert get_state(s, issuer.issuer, sub or "") == "new"
