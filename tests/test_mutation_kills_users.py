@@ -361,3 +361,11 @@ def test_loading_a_machine_token_whose_identity_went_away_remembers_no_user(oidc
         principal = load_user(claims)
         assert isinstance(principal, ServicePrincipal) and principal.claims is claims
         assert get_state(s, issuer.issuer, sub or "") == "new"
+
+
+def test_one_user_sync_serves_one_settings_object(oidc_settings) -> None:
+    sync = users.get_user_sync()
+    assert users.get_user_sync() is sync and users.get_user_sync(get_settings()) is sync
+    oidc_settings(USER_CACHE_TTL=5)
+    other = users.get_user_sync()
+    assert other is not sync and other.settings is get_settings() and users.get_user_sync() is other
