@@ -146,9 +146,8 @@ def public_key(jwk: Any, alg: str) -> tuple[Mapping[str, Any], Verifier, str]:
     return MappingProxyType(public), verify, jkt
 
 
-@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
-def _build_key(alg: str, canonical: str) -> tuple[Verifier, str]:
-    """Verifier and thumbprint of one public JWK (its canonical thumbprint JSON), memoised per process."""
+def _key_of(alg: str, canonical: str) -> tuple[Verifier, str]:
+    """Verifier and thumbprint of one public JWK (its canonical thumbprint JSON); :func:`_build_key` memoises it."""
     public: dict[str, str] = json.loads(canonical)
     for name, value in public.items():
         if name not in ("kty", "crv") and not _canonical(value):
@@ -160,6 +159,10 @@ def _build_key(alg: str, canonical: str) -> tuple[Verifier, str]:
     if public["kty"] == "RSA" and key.key_size < MIN_RSA_BITS:
         raise InvalidDPoPProof(f"RSA key of {key.key_size} bits, minimum {MIN_RSA_BITS}")
     return _verifier(alg, key), b64url_encode(hashlib.sha256(canonical.encode("utf-8")).digest())
+
+
+#: :func:`_key_of`, memoised per process (wrapped here, not decorated: mutmut mutates no decorated function).
+_build_key = functools.lru_cache(maxsize=KEY_CACHE_SIZE)(_key_of)
 
 
 def _verifier(alg: str, key: Any) -> Verifier:

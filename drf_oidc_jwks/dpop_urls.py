@@ -38,8 +38,7 @@ def remove_dot_segments(path: str) -> str:
     return "/" + "/".join(output)
 
 
-@functools.lru_cache(maxsize=1024)  # pure; the same few URLs come back on every request
-def normalize_htu(url: str) -> str:
+def normalized_htu(url: str) -> str:
     """Return ``url`` without query and fragment, normalised for comparison; ValueError when it is no http(s) URL."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         raise ValueError("not a URL of a sensible length")
@@ -65,14 +64,22 @@ def normalize_htu(url: str) -> str:
     return f"{scheme}://{netloc}{quote(path, safe=_PATH_SAFE, errors='surrogateescape')}"
 
 
-@functools.lru_cache(maxsize=1024)  # the same few (scheme, host, path) come back on every request
-def request_url(scheme: str, host: str, path: str) -> str:
+#: :func:`normalized_htu`, memoised: it is pure, and the same few URLs come back on every request. (Plain
+#: functions wrapped here rather than ``@lru_cache`` on the definitions: mutmut mutates no decorated function.)
+normalize_htu = functools.lru_cache(maxsize=1024)(normalized_htu)
+
+
+def absolute_url(scheme: str, host: str, path: str) -> str:
     """The request's absolute URL without query: what ``build_absolute_uri()`` starts with, for ``htu``.
 
     ``scheme`` and ``host`` as Django derives them (``request.scheme``, ``request.get_host()``: proxy settings and
     ``ALLOWED_HOSTS`` apply), ``path`` as Django routes it (``request.path``).
     """
     return f"{scheme}://{host}{escape_uri_path(path)}"
+
+
+#: :func:`absolute_url`, memoised: the same few (scheme, host, path) come back on every request.
+request_url = functools.lru_cache(maxsize=1024)(absolute_url)
 
 
 #: (X-Forwarded-Host, Host) header values -> what ``get_host()`` answered for them; only accepted hosts are kept.

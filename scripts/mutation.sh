@@ -4,7 +4,8 @@
 # (docs/security.md, "Mutation testing").
 #   bash scripts/mutation.sh                  every module below
 #   bash scripts/mutation.sh tokens keys      only these
-# Environment: MUTATION_BUDGET (total seconds, default 3600), MUTATION_JOBS (mutmut workers, default 2),
+# Environment: MUTATION_BUDGET (total seconds, default 3600), MUTATION_JOBS (mutmut workers, default 2), MUTATION_OUT
+# (the output directory, default var/mutation: give two runs at once their own),
 # PY (the interpreter, default .venv/bin/python), MUTATION_KEEP=1 (keep each module's scratch copy and print its
 # path, to re-run chosen mutants there with `mutmut run <name>...` after copying changed tests into its mutants/). Each module runs in its own scratch copy of the tree
 # (mutmut rewrites the copy, never the worktree) against only the test files mapped to it below; mutmut
@@ -60,7 +61,7 @@ permissions scopes tenancy users user_state user_fields user_refresh dpop dpop_k
 introspection opaque revocation backchannel"
 modules=${*:-$ORDER}
 
-out=$root/var/mutation
+out=${MUTATION_OUT:-$root/var/mutation}
 rm -rf "$out"; mkdir -p "$out"
 : >"$out/survivors.txt"
 deadline=$((SECONDS + budget))

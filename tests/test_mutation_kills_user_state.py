@@ -415,3 +415,42 @@ def test_a_cache_that_keeps_nothing_confirms_nothing_and_revalidates_nothing(set
     clock[0] = 1009.0  # due, but the counter could not be read back: no batch on an unconfirmed view
     assert states.get(s, (ISS, "uma")) is None
     assert states.confirmed is False and asked == []
+
+
+def test_a_fresh_set_of_copies_trusts_no_generation_before_its_first_check() -> None:
+    states = LocalStates()
+    assert states.generation is None and states.confirmed is False
+
+
+def test_a_copy_another_thread_drops_while_it_is_read_is_no_error(oidc_settings: Any) -> None:
+    from collections import OrderedDict
+
+    class Racing(OrderedDict):  # type: ignore[type-arg]
+        """Entries another thread empties right after each read (between get() and pop()/move_to_end())."""
+
+        def get(self, key: Any, default: Any = None) -> Any:
+            value = super().get(key, default)
+            self.pop(key, None)
+            return value
+
+    oidc_settings(USER_CACHE_TTL=10, USER_LOCAL_CACHE_TTL=100)
+    s = get_settings()
+    clock = [1000.0]
+    states = LocalStates(clock=lambda: clock[0], wall=lambda: 5000.0)
+    states.put(s, (ISS, "vic"), ACTIVE, 5000.0)
+    states.put(s, (ISS, "wes"), ACTIVE, 5000.0)
+    states.entries = Racing(states.entries)
+    assert states.get(s, (ISS, "vic")) == ACTIVE  # the copy read is still good
+    clock[0] = 1010.0
+    assert states.get(s, (ISS, "wes")) is None  # expired, and already gone
+    assert len(states) == 0
+
+
+def test_deleting_an_identity_is_announced_even_inside_a_sync_write_of_it(oidc_settings: Any) -> None:
+    from drf_oidc_jwks.user_state import sync_write
+
+    identity = linked("xan")
+    before = cache.get(GENERATION_KEY)
+    with sync_write(identity):
+        identity.delete()  # post_delete passes no "created": a delete is never a new identity of a new user
+    assert cache.get(GENERATION_KEY) != before
