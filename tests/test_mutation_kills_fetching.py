@@ -366,3 +366,80 @@ def test_a_tls_handshake_the_server_never_answers_is_cut_off_at_the_deadline():
         elapsed = time.monotonic() - started
     assert exc.value.reason == "timed out"
     assert elapsed < TIMEOUT + 0.5, f"gave up after {elapsed:.2f}s"
+
+
+# -- the default trust store, host resolution, the last read of a body, a 304's freshness -----------
+
+
+def test_the_default_trust_store_is_certifis_and_ignores_ssl_cert_file(tmp_path, monkeypatch):
+    import ipaddress
+
+    from cryptography import x509
+
+    cert, key = _certificate(tmp_path, [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    # The system store would trust this certificate (OpenSSL reads SSL_CERT_FILE); certifi's bundle does not.
+    monkeypatch.setenv("SSL_CERT_FILE", cert)
+    monkeypatch.setattr("drf_oidc_jwks.fetching._tls", None)  # built again on first use, under this environment
+    with https_echo(cert, key) as base:
+        with pytest.raises(KeySourceError) as exc:
+            http_fetch(base + "/jwks.json", timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=False)
+    assert exc.value.reason == "request failed: SSLError"
+
+
+def test_the_url_host_is_the_one_connected_to():
+    # 127.0.0.2 is loopback too, but not 127.0.0.1 (the address a host of None resolves to).
+    httpd = ThreadingHTTPServer(("127.0.0.2", 0), _Echo)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.2:{httpd.server_address[1]}/jwks.json"
+        result = request_json("GET", url, timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=True)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert (result.status, result.document["headers"]["host"]) == (200, f"127.0.0.2:{httpd.server_address[1]}")
+
+
+@contextmanager
+def stalling_server(answer: bytes) -> Iterator[str]:
+    """A loopback server that sends ``answer`` (head and part of a body) and then neither sends nor closes."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    done = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            conn.sendall(answer)
+            done.wait(10)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/jwks.json"
+    finally:
+        done.set()
+        thread.join(5)
+        listener.close()
+
+
+def test_a_body_past_max_bytes_is_refused_once_one_byte_too_many_arrived_on_a_later_read():
+    # 70 001 bytes arrive, then nothing: the second read must ask for exactly the 4 465 that cross the limit.
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+    with stalling_server(head + b"[" + b" " * 70_000) as url:
+        with pytest.raises(KeySourceError) as exc:
+            http_fetch(url, timeout=TIMEOUT, max_bytes=70_000, allow_insecure_http=False)
+    assert exc.value.reason == "response larger than 70000 bytes"
+
+
+def test_a_304_to_a_conditional_request_carries_its_freshness(server):
+    server.respond("/doc", Response(304, b"", {"ETag": '"e1"', "Cache-Control": "max-age=90"}))
+    result = http_fetch(
+        server.url("/doc"), timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=False, headers={"If-None-Match": "x"}
+    )
+    assert (result.status, result.max_age) == (304, 90.0)

@@ -14,145 +14,35 @@ import json
 import logging
 import threading
 import time
-import uuid
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.core.cache.backends.base import BaseCache
-from django.core.cache.backends.locmem import LocMemCache
 
 from drf_oidc_jwks import background, signals
 from drf_oidc_jwks.conf import get_settings
-from drf_oidc_jwks.exceptions import KeySourceError, TokenError
+from drf_oidc_jwks.exceptions import KeySourceError
 from drf_oidc_jwks.jwks import JWKSClient, get_client, install_jwks
 from drf_oidc_jwks.keystore import Lease
 from drf_oidc_jwks.testing import Response, generate_key
+from tests.jwks_workers import (
+    Clock,
+    Gate,
+    Outcome,
+    WatchedCache,
+    gated,
+    lock_held,
+    shared_caches,
+    unknown_key,
+    worker,
+)
 
 DISCOVERY = "/.well-known/openid-configuration"
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def worker(clock: Any = None, cache: BaseCache | None = None) -> JWKSClient:
-    """A client of its own: another worker process sharing the configured cache (or ``cache``)."""
-    s = get_settings()
-    return JWKSClient(s.issuers[0], s, clock=clock or Clock(), cache=cache)
-
-
-class Gate:
-    """An IdP answer held back until the test opens it: a fetch stays in flight as long as the test needs.
-
-    The answer is the issuer's JWKS as it is when the gate opens.
-    """
-
-    def __init__(self, issuer: Any) -> None:
-        self.issuer = issuer
-        self.arrived = threading.Event()
-        self.opened = threading.Event()
-
-    def __call__(self) -> bytes:
-        self.arrived.set()
-        self.opened.wait(10)
-        return json.dumps(self.issuer.jwks()).encode()
-
-
 @pytest.fixture
 def gate(issuer: Any, server: Any) -> Iterator[Gate]:
-    """The JWKS endpoint answers only once ``gate.opened`` is set (always set at the end of the test)."""
-    held = Gate(issuer)
-    server.respond("/jwks.json", Response(200, held))
-    try:
-        yield held
-    finally:
-        held.opened.set()
-        background.join_all(5)
-
-
-def lock_held(client: JWKSClient) -> bool:
-    return client.snapshot().refresh_in_progress
-
-
-class WatchedCache(LocMemCache):
-    """A real LocMemCache (instances of one name share their entries, as workers share a cache) that counts
-    its calls per method and entry (``lock``, ``jwks``, ``cooldown_answer``...) and runs a hook once after
-    the next such call: how a test sees a worker poll, or acts between two of its cache calls."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name, {})
-        self.calls: Counter[tuple[str, str]] = Counter()
-        self._hooks: list[tuple[str, str, Callable[[], Any]]] = []
-        self._seen = threading.Condition()
-
-    def after(self, method: str, entry: str, hook: Callable[[], Any]) -> None:
-        with self._seen:
-            self._hooks.append((method, entry, hook))
-
-    def wait_calls(self, method: str, entry: str, count: int, timeout: float = 5) -> bool:
-        with self._seen:
-            return self._seen.wait_for(lambda: self.calls[(method, entry)] >= count, timeout)
-
-    def _called(self, method: str, key: Any) -> None:
-        entry = str(key).rsplit(":", 1)[-1]
-        with self._seen:
-            self.calls[(method, entry)] += 1
-            self._seen.notify_all()
-            due = [h for h in self._hooks if h[:2] == (method, entry)]
-            self._hooks = [h for h in self._hooks if h not in due]
-        for _method, _entry, hook in due:
-            hook()
-
-    def get(self, key: Any, *args: Any, **kwargs: Any) -> Any:
-        value = super().get(key, *args, **kwargs)
-        self._called("get", key)
-        return value
-
-    def add(self, key: Any, *args: Any, **kwargs: Any) -> bool:
-        added = super().add(key, *args, **kwargs)
-        self._called("add", key)
-        return added
-
-    def set(self, key: Any, *args: Any, **kwargs: Any) -> None:
-        super().set(key, *args, **kwargs)
-        self._called("set", key)
-
-
-def shared_caches(workers: int = 2) -> list[WatchedCache]:
-    """The caches of ``workers`` workers, on the same entries."""
-    name = f"jwks-{uuid.uuid4().hex}"
-    return [WatchedCache(name) for _ in range(workers)]
-
-
-class Outcome:
-    """``fn()`` run in a thread of its own: its result or the exception it raised."""
-
-    def __init__(self, fn: Callable[[], Any]) -> None:
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
-        self.thread.start()
-
-    def _run(self, fn: Callable[[], Any]) -> None:
-        try:
-            self.value = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            self.error = exc
-
-    def result(self, timeout: float = 5) -> Any:
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "still running"
-        if self.error is not None:
-            raise self.error
-        return self.value
+    yield from gated(issuer, server)
 
 
 # -- keys stored without HTTP -------------------------------------------------------------
@@ -473,15 +363,6 @@ def test_a_background_refresh_that_loses_the_race_to_another_thread_of_this_proc
 # -- an unknown kid: the cooldown, the refetch and those who wait for it ----------------------------
 
 
-def unknown_key(client: JWKSClient, kid: str) -> float:
-    """Ask for ``kid``, expect ``unknown_key``; return how long the answer took."""
-    started = time.monotonic()
-    with pytest.raises(TokenError) as exc:
-        client.get_key(kid, "RS256")
-    assert exc.value.code == "unknown_key"
-    return time.monotonic() - started
-
-
 def test_a_kid_another_worker_already_stored_is_used_without_taking_the_cooldown(oidc_settings, issuer, server):
     clock = Clock()
     client = worker(clock)
@@ -685,3 +566,47 @@ def test_the_refresh_lock_lives_twice_the_http_timeout_and_a_second(oidc_setting
         gate.opened.set()
         background.join_all(5)
     assert 2000 < ttl <= 3000
+
+
+def test_a_worker_meeting_a_cooldown_already_answered_looks_once_and_does_not_wait(oidc_settings, issuer, server):
+    mine, theirs = shared_caches()
+    first, second = worker(cache=theirs), worker(cache=mine)
+    first.get_key(issuer.key.kid, "RS256")
+    second.current_keyset()
+    unknown_key(first, "random-1")  # takes the cooldown, refetches, answers it
+    mine.calls.clear()
+    unknown_key(second, "random-2")
+    assert mine.calls[("get", "cooldown_answer")] == 1
+    assert server.total() == 2
+
+
+# -- the questions asked per token, and one client per issuer ----------------------------------------
+
+
+def test_a_known_kid_is_answered_from_this_process_without_a_cache_call(oidc_settings, issuer):
+    [cache] = shared_caches(1)
+    client = worker(cache=cache)
+    key = client.get_key(issuer.key.kid, "RS256")
+    cache.calls.clear()
+    assert client.get_key(issuer.key.kid, "RS256") is key
+    assert cache.calls == {}
+
+
+def test_a_token_without_a_kid_uses_the_only_key_without_a_refetch(oidc_settings, issuer, server):
+    client = worker()
+    key = client.get_key(None, "RS256")
+    assert client.get_key(None, "RS256") is key and key.kid == issuer.key.kid
+    assert not client.snapshot().unknown_kid_cooldown
+    assert server.total() == 1
+
+
+def test_get_client_keeps_one_client_per_issuer_settings_object(oidc_settings, issuer):
+    import dataclasses
+
+    configured = get_settings().issuers[0]
+    client = get_client(configured)
+    assert get_client(configured) is client
+    changed = dataclasses.replace(configured, jwks_url=configured.jwks_url + "?v=2")
+    renewed = get_client(changed)
+    assert renewed is not client and renewed.issuer is changed
+    assert get_client(changed) is renewed
