@@ -26,6 +26,12 @@ from drf_oidc_jwks.keystore import Lease
 from drf_oidc_jwks.testing import Response
 from tests.jwks_workers import Clock, Gate, Outcome, gated, lock_held, shared_caches, worker
 
+# The unknown-kid refetch is the one caller handing its deadline through _refresh_holding to the fetch:
+# the same test pins that pass-through here.
+from tests.test_mutation_kills_jwks import (  # noqa: F401
+    test_the_unknown_kid_refetch_shares_one_http_timeout_between_waiting_for_the_lock_and_fetching,
+)
+
 
 @pytest.fixture
 def gate(issuer: Any, server: Any) -> Iterator[Gate]:
@@ -162,12 +168,19 @@ def test_a_refresh_beside_losing_the_race_to_another_thread_of_this_process_give
 def test_refresh_without_wait_refuses_at_once_while_another_worker_refreshes_and_the_keys_serve(
     oidc_settings, issuer, server
 ):
-    client = worker()
+    oidc_settings(HTTP_TIMEOUT=0.2, JWKS_CACHE_TTL=60, JWKS_MAX_STALE=600)
+    clock = Clock()
+    client = worker(clock)
     held = client.current_keyset()
     assert client.state.acquire("other", 10) is Lease.SHARED
+    clock.now = 1_000_659.9  # stale, still usable
     with pytest.raises(KeySourceError) as exc:
         client.refresh(held)
     assert exc.value.reason == "refresh in progress elsewhere"
+    clock.now = 1_000_660.0  # the end of the stale window: no longer usable, so it waits for the other worker
+    with pytest.raises(KeySourceError) as exc:
+        client.refresh(held)
+    assert exc.value.reason == "timed out waiting for the JWKS"
     assert server.total() == 1
 
 
@@ -313,3 +326,48 @@ def test_the_shared_key_set_lives_its_freshness_and_the_stale_window(oidc_settin
         client.store(issuer.jwks(), ttl=60)
         ttl = raw.pttl(cache.make_key(client.state.prefix + "jwks"))
     assert 659_000 < ttl <= 660_000
+
+
+# -- the refresh holding the lock, the failure backoff ---------------------------------------------
+
+
+def test_a_refresh_holding_the_lock_takes_another_workers_fresh_keys_until_their_freshness_ends(
+    oidc_settings, issuer, server
+):
+    oidc_settings(JWKS_CACHE_TTL=60, JWKS_MAX_STALE=600)
+    clock = Clock()
+    client, other = worker(clock), worker(clock)
+    held = client.current_keyset()
+    clock.now += 61
+    renewed = other.store(issuer.jwks(), ttl=30)  # renewed elsewhere meanwhile, fresh until +91
+    assert client.refresh(held).fetched_at == renewed.fetched_at
+    assert server.total() == 1
+    clock.now = renewed.fresh_until  # that renewal's freshness ends: this one fetches
+    assert client.refresh(held).fetched_at == clock.now
+    assert server.total() == 2
+
+
+def test_a_clock_counting_from_zero_is_not_in_a_failure_backoff(oidc_settings, issuer, server):
+    client = worker(Clock(0.0))
+    assert client.get_key(issuer.key.kid, "RS256").kid == issuer.key.kid
+    assert server.total() == 1
+
+
+def test_a_failure_backs_off_every_worker_and_names_the_backoff_in_retry_after(oidc_settings, issuer, server):
+    oidc_settings(JWKS_FAILURE_BACKOFF=5)
+    clock = Clock()
+    first, second = worker(clock), worker(clock)
+    server.respond("/jwks.json", Response(500, b"{}"))
+    with pytest.raises(KeySourceError) as exc:
+        first.current_keyset()
+    assert (exc.value.reason, exc.value.retry_after) == ("HTTP 500", 5)
+    assert first.snapshot().failure_backoff_until == clock.now + 5
+    clock.now += 2
+    with pytest.raises(KeySourceError) as exc:
+        second.current_keyset()  # another worker, within the backoff: no request
+    assert (exc.value.reason, exc.value.retry_after) == ("identity provider failed recently", 3)
+    clock.now += 3  # the backoff's end: the next attempt is made
+    with pytest.raises(KeySourceError) as exc:
+        second.current_keyset()
+    assert exc.value.reason == "HTTP 500"
+    assert server.total() == 2
