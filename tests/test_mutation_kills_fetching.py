@@ -443,3 +443,40 @@ def test_a_304_to_a_conditional_request_carries_its_freshness(server):
         server.url("/doc"), timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=False, headers={"If-None-Match": "x"}
     )
     assert (result.status, result.max_age) == (304, 90.0)
+
+
+@contextmanager
+def served_on(host: str, port: int, tls: ssl.SSLContext | None = None) -> Iterator[None]:
+    """The echo server on ``host``:``port`` (a privileged port needs root: skipped without it)."""
+    try:
+        httpd = ThreadingHTTPServer((host, port), _Echo)
+    except OSError as exc:  # not root, or the port is taken
+        pytest.skip(f"cannot listen on {host}:{port}: {exc}")
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_url_without_a_port_uses_80_for_http_and_443_for_https(tmp_path):
+    import ipaddress
+
+    from cryptography import x509
+
+    host = "127.0.0.9"  # a loopback address of this test's own, so the well-known ports are free
+    with served_on(host, 80):
+        url = f"http://{host}/jwks.json"
+        result = request_json("GET", url, timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=True)
+    assert (result.status, result.document["headers"]["host"]) == (200, host)
+    cert, key = _certificate(tmp_path, [x509.IPAddress(ipaddress.ip_address(host))])
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    with served_on(host, 443, server_side):
+        result = get(f"https://{host}/jwks.json", tls=ssl.create_default_context(cafile=cert))
+    assert (result.status, result.document["headers"]["host"]) == (200, f"{host}:443")
