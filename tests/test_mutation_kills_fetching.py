@@ -40,6 +40,7 @@ class _Echo(BaseHTTPRequestHandler):
             "method": self.command,
             "target": self.path,
             "headers": {k.lower(): v for k, v in self.headers.items()},
+            "accept": self.headers.get_all("Accept"),
             "body": body.decode("latin-1"),
         }
         payload = json.dumps(seen).encode()
@@ -89,7 +90,7 @@ def test_json_is_asked_for_and_the_callers_headers_are_sent_as_given(echo):
     assert seen["headers"]["x-trace"] == "t1"
     assert "authorization" not in seen["headers"] and "content-type" not in seen["headers"]
     seen = get(echo + "/doc", headers={"Accept": "application/jwk-set+json"}).document
-    assert seen["headers"]["accept"] == "application/jwk-set+json"
+    assert seen["accept"] == ["application/jwk-set+json"]  # the caller's replaces ours: one Accept header
 
 
 def test_a_form_is_posted_urlencoded(echo):
@@ -480,3 +481,32 @@ def test_a_url_without_a_port_uses_80_for_http_and_443_for_https(tmp_path):
     with served_on(host, 443, server_side):
         result = get(f"https://{host}/jwks.json", tls=ssl.create_default_context(cafile=cert))
     assert (result.status, result.document["headers"]["host"]) == (200, f"{host}:443")
+
+
+def test_a_get_is_redirected_with_the_headers_it_was_sent_with(server):
+    server.respond("/a", Response(302, b"", {"Location": "/b"}))
+    server.respond("/b", Response(200, b"{}"))
+    get(server.url("/a"), headers={"Content-Type": "application/json"})
+    assert server.last_headers["/b"]["Content-Type"] == "application/json"
+
+
+def test_a_declared_length_over_max_bytes_is_refused_before_the_body_arrives():
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+    with stalling_server(head + b"[") as url:  # one byte of the 100 000 declared, then nothing
+        with pytest.raises(KeySourceError) as exc:
+            http_fetch(url, timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=False)
+    assert exc.value.reason == "response larger than 4096 bytes"
+
+
+def test_a_connection_the_server_never_accepts_is_cut_off_at_the_deadline():
+    with socket.socket() as listener, socket.socket() as first:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        first.connect(listener.getsockname())  # the accept queue is full: the next handshake gets no answer
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/jwks.json"
+        started = time.monotonic()
+        with pytest.raises(KeySourceError) as exc:
+            http_fetch(url, timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=False)
+        elapsed = time.monotonic() - started
+    assert exc.value.reason == "timed out"
+    assert elapsed < TIMEOUT + 0.5, f"gave up after {elapsed:.2f}s"
