@@ -371,3 +371,85 @@ def test_a_failure_backs_off_every_worker_and_names_the_backoff_in_retry_after(o
         second.current_keyset()
     assert exc.value.reason == "HTTP 500"
     assert server.total() == 2
+
+
+# -- one issuer's entries in the shared cache, and what this process keeps of them -------------------
+
+
+def test_the_cache_prefix_is_the_digest_of_the_issuer_and_its_jwks_url(oidc_settings, issuer):
+    import dataclasses
+    import hashlib
+
+    from drf_oidc_jwks.conf import get_settings
+
+    s = get_settings()
+    configured = s.issuers[0]
+    discovered = dataclasses.replace(configured, jwks_url=None)
+    for each, url in ((configured, configured.jwks_url), (discovered, "")):
+        digest = hashlib.sha256(f"{configured.issuer}|{url}".encode()).hexdigest()[:24]
+        # The key every worker of every version must agree on (a rolling deploy shares one cache).
+        assert JWKSClient(each, s).state.prefix == f"drf_oidc_jwks:v1:{digest}:"
+
+
+def test_a_client_fetches_through_the_fetcher_it_was_given(oidc_settings, issuer, server):
+    from drf_oidc_jwks.conf import get_settings
+    from drf_oidc_jwks.fetching import http_fetch
+
+    asked: list[str] = []
+
+    def fetcher(url: str, **kwargs: Any) -> Any:
+        asked.append(url)
+        return http_fetch(url, **kwargs)
+
+    s = get_settings()
+    client = JWKSClient(s.issuers[0], s, fetch=fetcher)
+    assert client.fetch is fetcher
+    client.current_keyset()
+    assert asked == [server.url("/jwks.json")]
+
+
+def test_a_second_worker_reads_the_shared_keys_without_fetching(oidc_settings, issuer, server):
+    first = worker()
+    first.current_keyset()
+    second = worker()
+    assert second.current_keyset().version == first.current_keyset().version
+    assert server.total() == 1
+
+
+def test_an_older_key_set_written_to_the_cache_later_does_not_replace_this_workers_keys(oidc_settings, issuer, server):
+    oidc_settings(JWKS_CACHE_TTL=100, JWKS_REFRESH_AHEAD=10)
+    clock, late_clock = Clock(), Clock()
+    client, late = worker(clock), worker(late_clock)
+    client.store(issuer.jwks())
+    published_before = issuer.jwks()
+    issuer.add_key("RS256")
+    clock.now += 1
+    mine = client.store(issuer.jwks())
+    late.store(published_before)  # another worker's older answer, stored after this one's
+    clock.now = 1_000_092.0  # inside the refresh-ahead window: the worker looks at the cache again
+    assert client.current_keyset() is mine
+    background.join_all(5)
+    assert client.current_keyset().fetched_at >= mine.fetched_at
+    assert len(client.current_keyset().keys) == 2
+
+
+def test_with_the_shared_entry_gone_a_worker_keeps_serving_its_own_keys(oidc_settings, issuer, server):
+    oidc_settings(JWKS_CACHE_TTL=100, JWKS_REFRESH_AHEAD=10)
+    clock = Clock()
+    client = worker(clock)
+    held = client.store(issuer.jwks())
+    client.cache.clear()  # evicted, or the cache restarted
+    clock.now = 1_000_092.0
+    assert client.current_keyset() is held
+    background.join_all(5)
+
+
+def test_each_304_keeps_the_validators_for_the_next_revalidation(oidc_settings, issuer, server):
+    server.conditional = True
+    clock = Clock()
+    client = worker(clock)
+    held = client.current_keyset()
+    for _ in range(2):
+        clock.now += 1
+        assert client.refresh(client.current_keyset()).keys == held.keys
+    assert server.not_modified == 2
