@@ -89,6 +89,7 @@ def test_json_is_asked_for_and_the_callers_headers_are_sent_as_given(echo):
     assert seen["headers"]["accept"] == "application/json, application/jwk-set+json"
     assert seen["headers"]["x-trace"] == "t1"
     assert "authorization" not in seen["headers"] and "content-type" not in seen["headers"]
+    assert "content-length" not in seen["headers"]  # a GET has no body, not an empty one
     seen = get(echo + "/doc", headers={"Accept": "application/jwk-set+json"}).document
     assert seen["accept"] == ["application/jwk-set+json"]  # the caller's replaces ours: one Accept header
 
@@ -510,3 +511,31 @@ def test_a_connection_the_server_never_accepts_is_cut_off_at_the_deadline():
         elapsed = time.monotonic() - started
     assert exc.value.reason == "timed out"
     assert elapsed < TIMEOUT + 0.5, f"gave up after {elapsed:.2f}s"
+
+
+def test_a_post_without_a_body_redirected_by_303_follows_as_a_get(server):
+    server.respond("/a", Response(303, b"", {"Location": "/b"}))
+    server.respond("/b", Response(200, b'{"ok": 1}'))
+    result = request_json("POST", server.url("/a"), timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=False)
+    assert result.document == {"ok": 1}
+
+
+def test_each_exchange_is_a_client_span_named_by_its_method(echo):
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):  # set once per process: mutmut runs two sessions in one
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    processor = SimpleSpanProcessor(exporter)
+    provider.add_span_processor(processor)
+    try:
+        request_json("POST", echo + "/token", timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=False, form={})
+    finally:
+        processor.shutdown()
+    [span] = exporter.get_finished_spans()
+    assert (span.name, span.attributes["http.request.method"]) == ("POST 127.0.0.1", "POST")
