@@ -40,6 +40,7 @@ class _Echo(BaseHTTPRequestHandler):
             "method": self.command,
             "target": self.path,
             "headers": {k.lower(): v for k, v in self.headers.items()},
+            "accept": self.headers.get_all("Accept"),
             "body": body.decode("latin-1"),
         }
         payload = json.dumps(seen).encode()
@@ -88,8 +89,9 @@ def test_json_is_asked_for_and_the_callers_headers_are_sent_as_given(echo):
     assert seen["headers"]["accept"] == "application/json, application/jwk-set+json"
     assert seen["headers"]["x-trace"] == "t1"
     assert "authorization" not in seen["headers"] and "content-type" not in seen["headers"]
+    assert "content-length" not in seen["headers"]  # a GET has no body, not an empty one
     seen = get(echo + "/doc", headers={"Accept": "application/jwk-set+json"}).document
-    assert seen["headers"]["accept"] == "application/jwk-set+json"
+    assert seen["accept"] == ["application/jwk-set+json"]  # the caller's replaces ours: one Accept header
 
 
 def test_a_form_is_posted_urlencoded(echo):
@@ -366,3 +368,174 @@ def test_a_tls_handshake_the_server_never_answers_is_cut_off_at_the_deadline():
         elapsed = time.monotonic() - started
     assert exc.value.reason == "timed out"
     assert elapsed < TIMEOUT + 0.5, f"gave up after {elapsed:.2f}s"
+
+
+# -- the default trust store, host resolution, the last read of a body, a 304's freshness -----------
+
+
+def test_the_default_trust_store_is_certifis_and_ignores_ssl_cert_file(tmp_path, monkeypatch):
+    import ipaddress
+
+    from cryptography import x509
+
+    cert, key = _certificate(tmp_path, [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    # The system store would trust this certificate (OpenSSL reads SSL_CERT_FILE); certifi's bundle does not.
+    monkeypatch.setenv("SSL_CERT_FILE", cert)
+    monkeypatch.setattr("drf_oidc_jwks.fetching._tls", None)  # built again on first use, under this environment
+    with https_echo(cert, key) as base:
+        with pytest.raises(KeySourceError) as exc:
+            http_fetch(base + "/jwks.json", timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=False)
+    assert exc.value.reason == "request failed: SSLError"
+
+
+def test_the_url_host_is_the_one_connected_to():
+    # 127.0.0.2 is loopback too, but not 127.0.0.1 (the address a host of None resolves to).
+    httpd = ThreadingHTTPServer(("127.0.0.2", 0), _Echo)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.2:{httpd.server_address[1]}/jwks.json"
+        result = request_json("GET", url, timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=True)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert (result.status, result.document["headers"]["host"]) == (200, f"127.0.0.2:{httpd.server_address[1]}")
+
+
+@contextmanager
+def stalling_server(answer: bytes) -> Iterator[str]:
+    """A loopback server that sends ``answer`` (head and part of a body) and then neither sends nor closes."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    done = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            conn.sendall(answer)
+            done.wait(10)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/jwks.json"
+    finally:
+        done.set()
+        thread.join(5)
+        listener.close()
+
+
+def test_a_body_past_max_bytes_is_refused_once_one_byte_too_many_arrived_on_a_later_read():
+    # 70 001 bytes arrive, then nothing: the second read must ask for exactly the 4 465 that cross the limit.
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+    with stalling_server(head + b"[" + b" " * 70_000) as url:
+        with pytest.raises(KeySourceError) as exc:
+            http_fetch(url, timeout=TIMEOUT, max_bytes=70_000, allow_insecure_http=False)
+    assert exc.value.reason == "response larger than 70000 bytes"
+
+
+def test_a_304_to_a_conditional_request_carries_its_freshness(server):
+    server.respond("/doc", Response(304, b"", {"ETag": '"e1"', "Cache-Control": "max-age=90"}))
+    result = http_fetch(
+        server.url("/doc"), timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=False, headers={"If-None-Match": "x"}
+    )
+    assert (result.status, result.max_age) == (304, 90.0)
+
+
+@contextmanager
+def served_on(host: str, port: int, tls: ssl.SSLContext | None = None) -> Iterator[None]:
+    """The echo server on ``host``:``port`` (a privileged port needs root: skipped without it)."""
+    try:
+        httpd = ThreadingHTTPServer((host, port), _Echo)
+    except OSError as exc:  # not root, or the port is taken
+        pytest.skip(f"cannot listen on {host}:{port}: {exc}")
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_url_without_a_port_uses_80_for_http_and_443_for_https(tmp_path):
+    import ipaddress
+
+    from cryptography import x509
+
+    host = "127.0.0.9"  # a loopback address of this test's own, so the well-known ports are free
+    with served_on(host, 80):
+        url = f"http://{host}/jwks.json"
+        result = request_json("GET", url, timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=True)
+    assert (result.status, result.document["headers"]["host"]) == (200, host)
+    cert, key = _certificate(tmp_path, [x509.IPAddress(ipaddress.ip_address(host))])
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    with served_on(host, 443, server_side):
+        result = get(f"https://{host}/jwks.json", tls=ssl.create_default_context(cafile=cert))
+    assert (result.status, result.document["headers"]["host"]) == (200, f"{host}:443")
+
+
+def test_a_get_is_redirected_with_the_headers_it_was_sent_with(server):
+    server.respond("/a", Response(302, b"", {"Location": "/b"}))
+    server.respond("/b", Response(200, b"{}"))
+    get(server.url("/a"), headers={"Content-Type": "application/json"})
+    assert server.last_headers["/b"]["Content-Type"] == "application/json"
+
+
+def test_a_declared_length_over_max_bytes_is_refused_before_the_body_arrives():
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+    with stalling_server(head + b"[") as url:  # one byte of the 100 000 declared, then nothing
+        with pytest.raises(KeySourceError) as exc:
+            http_fetch(url, timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=False)
+    assert exc.value.reason == "response larger than 4096 bytes"
+
+
+def test_a_connection_the_server_never_accepts_is_cut_off_at_the_deadline():
+    with socket.socket() as listener, socket.socket() as first:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        first.connect(listener.getsockname())  # the accept queue is full: the next handshake gets no answer
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/jwks.json"
+        started = time.monotonic()
+        with pytest.raises(KeySourceError) as exc:
+            http_fetch(url, timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=False)
+        elapsed = time.monotonic() - started
+    assert exc.value.reason == "timed out"
+    assert elapsed < TIMEOUT + 0.5, f"gave up after {elapsed:.2f}s"
+
+
+def test_a_post_without_a_body_redirected_by_303_follows_as_a_get(server):
+    server.respond("/a", Response(303, b"", {"Location": "/b"}))
+    server.respond("/b", Response(200, b'{"ok": 1}'))
+    result = request_json("POST", server.url("/a"), timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=False)
+    assert result.document == {"ok": 1}
+
+
+def test_each_exchange_is_a_client_span_named_by_its_method(echo):
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):  # set once per process: mutmut runs two sessions in one
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    processor = SimpleSpanProcessor(exporter)
+    provider.add_span_processor(processor)
+    try:
+        request_json("POST", echo + "/token", timeout=TIMEOUT, max_bytes=4096, allow_insecure_http=False, form={})
+    finally:
+        processor.shutdown()
+    [span] = exporter.get_finished_spans()
+    assert (span.name, span.attributes["http.request.method"]) == ("POST 127.0.0.1", "POST")
