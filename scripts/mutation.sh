@@ -28,7 +28,7 @@ declare -A TESTS=(
   # key parsing and the JWKS client
   [keys]="tests/test_keys.py tests/test_attacks.py tests/test_tokens.py"
   [jwks]="tests/test_jwks.py tests/test_fetching.py"
-  [jwks_refresh]="tests/test_jwks.py tests/test_operations.py"
+  [jwks_refresh]="tests/test_jwks.py tests/test_operations.py tests/test_mutation_kills_jwks.py::test_the_unknown_kid_refetch_shares_one_http_timeout_between_waiting_for_the_lock_and_fetching"
   [jwks_source]="tests/test_jwks.py tests/test_fetching.py tests/test_operations.py tests/test_signals.py"
   [keystore]="tests/test_jwks.py tests/test_operations.py tests/test_mutation_kills_jwks_source.py"
   [fetching]="tests/test_fetching.py tests/test_jwks.py tests/test_operations.py"

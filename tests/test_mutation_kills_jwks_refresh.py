@@ -26,11 +26,8 @@ from drf_oidc_jwks.keystore import Lease
 from drf_oidc_jwks.testing import Response
 from tests.jwks_workers import Clock, Gate, Outcome, gated, lock_held, shared_caches, worker
 
-# The unknown-kid refetch is the one caller handing its deadline through _refresh_holding to the fetch:
-# the same test pins that pass-through here.
-from tests.test_mutation_kills_jwks import (  # noqa: F401
-    test_the_unknown_kid_refetch_shares_one_http_timeout_between_waiting_for_the_lock_and_fetching,
-)
+# The unknown-kid refetch is the one caller handing its deadline through _refresh_holding to the fetch: the
+# test pinning that pass-through lives in test_mutation_kills_jwks.py, and scripts/mutation.sh maps it here too.
 
 
 @pytest.fixture
