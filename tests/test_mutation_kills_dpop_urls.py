@@ -7,6 +7,8 @@ answers: a memo filled before a mutant is switched on would answer for the unmut
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from drf_oidc_jwks.dpop_urls import (
@@ -114,3 +116,67 @@ def test_the_request_url_is_scheme_host_and_the_escaped_path() -> None:
     expected = "https://api.test:8443/a%20b/caf%C3%A9/x%3By"  # Django's escape_uri_path, as build_absolute_uri
     assert absolute_url("https", "api.test:8443", "/a b/café/x;y") == expected
     assert request_url("https", "api.test:8443", "/a b/café/x;y") == expected
+
+
+# request_host: Django's get_host(), checked once per (X-Forwarded-Host, Host) value.
+
+
+@pytest.fixture
+def host_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each call of Django's own ``HttpRequest.get_host`` (it still runs), recorded with its answer."""
+    from django.http import HttpRequest
+
+    from drf_oidc_jwks import dpop_urls
+
+    calls: list[str] = []
+    original = HttpRequest.get_host
+
+    def counted(self: HttpRequest) -> str:
+        host = original(self)
+        calls.append(host)
+        return host
+
+    monkeypatch.setattr(HttpRequest, "get_host", counted)
+    dpop_urls._HOSTS.clear()  # answers kept by earlier tests would hide the checks counted here
+    return calls
+
+
+def django_request(**meta: str) -> Any:
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/api/me", **meta)
+    if "HTTP_HOST" not in meta:
+        request.META.pop("HTTP_HOST", None)
+    return request
+
+
+def test_the_host_is_checked_once_per_host_header_value(settings, host_checks) -> None:
+    from drf_oidc_jwks.dpop_urls import request_host
+
+    settings.ALLOWED_HOSTS = ["api.test", "other.test"]
+    assert [request_host(django_request(HTTP_HOST="api.test")) for _ in range(3)] == ["api.test"] * 3
+    assert host_checks == ["api.test"]
+    assert request_host(django_request(HTTP_HOST="other.test")) == "other.test"
+    assert request_host(django_request(HTTP_HOST="api.test")) == "api.test"
+    assert host_checks == ["api.test", "other.test"]
+
+
+def test_without_a_host_header_the_host_is_checked_on_every_request(settings, host_checks) -> None:
+    from drf_oidc_jwks.dpop_urls import request_host
+
+    settings.ALLOWED_HOSTS = ["backend.internal"]
+    for _ in range(2):
+        assert request_host(django_request(SERVER_NAME="backend.internal", SERVER_PORT="80")) == "backend.internal"
+    assert host_checks == ["backend.internal", "backend.internal"]
+
+
+def test_the_same_host_header_with_another_x_forwarded_host_is_another_answer(settings, host_checks) -> None:
+    from drf_oidc_jwks.dpop_urls import request_host
+
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.USE_X_FORWARDED_HOST = True
+    assert request_host(django_request(HTTP_HOST="internal:8000")) == "internal:8000"
+    forwarded = django_request(HTTP_HOST="internal:8000", HTTP_X_FORWARDED_HOST="api.example.com")
+    assert request_host(forwarded) == "api.example.com"
+    assert request_host(django_request(HTTP_HOST="internal:8000")) == "internal:8000"
+    assert host_checks == ["internal:8000", "api.example.com"]
