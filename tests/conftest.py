@@ -80,3 +80,25 @@ def call(api: APIClient) -> Callable[..., Any]:
         return api.get(path, **extra)
 
     return _call
+
+
+@pytest.fixture
+def heard() -> Iterator[Callable[..., list[dict[str, Any]]]]:
+    """``heard(signal)`` connects a recording receiver and returns the list it fills: each sending's arguments
+    as a dict (``heard(signal, with_sender=True)``: the sender too, under ``"sender"``)."""
+    connected: list[tuple[Any, Callable[..., None]]] = []
+
+    def listen(signal: Any, *, with_sender: bool = False) -> list[dict[str, Any]]:
+        calls: list[dict[str, Any]] = []
+
+        def receiver(sender: Any, **kwargs: Any) -> None:
+            kwargs.pop("signal", None)
+            calls.append({"sender": sender, **kwargs} if with_sender else kwargs)
+
+        signal.connect(receiver, weak=False)
+        connected.append((signal, receiver))
+        return calls
+
+    yield listen
+    for signal, receiver in connected:
+        signal.disconnect(receiver)

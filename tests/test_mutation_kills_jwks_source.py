@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.dispatch import Signal
 
 from drf_oidc_jwks import signals
 from drf_oidc_jwks.conf import get_settings
@@ -39,27 +37,6 @@ class Clock:
 def client_for(clock: Clock) -> JWKSClient:
     s = get_settings()
     return JWKSClient(s.issuers[0], s, clock=clock)
-
-
-@pytest.fixture
-def heard() -> Iterator[Callable[[Signal], list[dict[str, Any]]]]:
-    """``heard(signal)`` records each sending as a dict of its arguments, the sender included."""
-    connected: list[tuple[Signal, Callable[..., None]]] = []
-
-    def listen(signal: Signal) -> list[dict[str, Any]]:
-        calls: list[dict[str, Any]] = []
-
-        def receiver(sender: Any, **kwargs: Any) -> None:
-            kwargs.pop("signal", None)
-            calls.append({"sender": sender, **kwargs})
-
-        signal.connect(receiver, weak=False)
-        connected.append((signal, receiver))
-        return calls
-
-    yield listen
-    for signal, receiver in connected:
-        signal.disconnect(receiver)
 
 
 def refusal(client: JWKSClient, kid: str | None) -> str:
@@ -162,7 +139,7 @@ def test_the_next_refresh_sends_back_exactly_the_validators_the_jwks_came_with(
 
 
 def test_a_304_without_validators_keeps_the_ones_sent_for_the_next_revalidation(oidc_settings, issuer, server, heard):
-    fetched = heard(signals.jwks_fetched)
+    fetched = heard(signals.jwks_fetched, with_sender=True)
     oidc_settings(JWKS_CACHE_TTL=60, JWKS_REFRESH_AHEAD=0)
     server.respond("/jwks.json", Response(200, json.dumps(issuer.jwks()).encode(), {"ETag": '"v1"'}))
     clock = Clock()
@@ -182,7 +159,7 @@ def test_a_304_without_validators_keeps_the_ones_sent_for_the_next_revalidation(
 def test_a_304_is_logged_and_announced_with_the_count_of_the_keys_it_renews(
     oidc_settings, issuer, server, heard, caplog
 ):
-    fetched = heard(signals.jwks_fetched)
+    fetched = heard(signals.jwks_fetched, with_sender=True)
     server.conditional = True
     issuer.add_key("RS256")
     oidc_settings(JWKS_CACHE_TTL=60, JWKS_REFRESH_AHEAD=0)
@@ -205,7 +182,7 @@ def test_a_304_is_logged_and_announced_with_the_count_of_the_keys_it_renews(
 
 
 def test_a_failed_fetch_is_announced_by_key_source(oidc_settings, issuer, server, heard):
-    failed = heard(signals.jwks_fetch_failed)
+    failed = heard(signals.jwks_fetch_failed, with_sender=True)
     server.respond("/jwks.json", Response(500, b"{}"))
     assert refusal(client_for(Clock()), issuer.key.kid) == "HTTP 500"
     assert failed == [

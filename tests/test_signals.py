@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.core.cache import caches
-from django.dispatch import Signal
 
 from drf_oidc_jwks import signals
 from drf_oidc_jwks.conf import get_settings, reset_state
@@ -25,27 +23,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def heard() -> Iterator[Callable[[Signal], list[dict[str, Any]]]]:
-    """``heard(signal)`` connects a recording receiver and returns the list it fills."""
-    connected: list[tuple[Signal, Callable[..., None]]] = []
-
-    def listen(signal: Signal) -> list[dict[str, Any]]:
-        calls: list[dict[str, Any]] = []
-
-        def receiver(sender: Any, **kwargs: Any) -> None:
-            kwargs.pop("signal", None)
-            calls.append(kwargs)
-
-        signal.connect(receiver, weak=False)
-        connected.append((signal, receiver))
-        return calls
-
-    yield listen
-    for signal, receiver in connected:
-        signal.disconnect(receiver)
 
 
 def test_nothing_listens_to_the_operations_signals_by_default():
