@@ -198,12 +198,16 @@ def _check_header(header: Mapping[str, Any], algorithms: Collection[str]) -> str
     return alg
 
 
-@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
-def _checked_header(segment: str, algorithms: tuple[str, ...]) -> tuple[str, Mapping[str, Any], Verifier, str]:
-    """alg, public jwk, verifier and thumbprint of a proof header, memoised: a client's header never changes."""
+def _header_of(segment: str, algorithms: tuple[str, ...]) -> tuple[str, Mapping[str, Any], Verifier, str]:
+    """alg, public jwk, verifier and thumbprint of a proof header; :func:`_checked_header` memoises it."""
     header = _json_object(segment, "header")
     alg = _check_header(header, algorithms)
     return (alg, *public_key(header.get("jwk"), alg))
+
+
+#: :func:`_header_of`, memoised per process: a client's header never changes (wrapped here, not decorated:
+#: mutmut mutates no decorated function).
+_checked_header = functools.lru_cache(maxsize=KEY_CACHE_SIZE)(_header_of)
 
 
 def proof_key_cache_info() -> Any:

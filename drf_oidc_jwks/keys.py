@@ -133,16 +133,18 @@ class KeySet:
     # Indexes built once per key set: every request looks a key up, so the cost stays flat from 1 to
     # 100 keys. Identity, not equality: a memoised token names the object that verified it, and that
     # object (held by the memo) keeps its id unique while it lives.
-    @cached_property
-    def _by_kid(self) -> dict[str | None, tuple[PublicKey, ...]]:
+    # (Properties wrapped, not decorated: mutmut mutates no decorated function.)
+    def _index_by_kid(self) -> dict[str | None, tuple[PublicKey, ...]]:
         index: dict[str | None, tuple[PublicKey, ...]] = {}
         for k in self.keys:
             index[k.kid] = (*index.get(k.kid, ()), k)
         return index
 
-    @cached_property
-    def _ids(self) -> frozenset[int]:
+    def _index_ids(self) -> frozenset[int]:
         return frozenset(id(k) for k in self.keys)
+
+    _by_kid = cached_property(_index_by_kid)
+    _ids = cached_property(_index_ids)
 
     def key_for(self, kid: str | None, alg: str) -> PublicKey:
         """The key that may verify a token with this ``kid`` (None: the only key) and ``alg``.

@@ -131,14 +131,15 @@ class _TokenPermission(SingleOperandHolder, BasePermission):
         clone._denial = None
         return clone
 
-    @property
-    def message(self) -> str:
-        # Before any refusal (e.g. read while composing) this is an ordinary string; only a refused
-        # check raises, and a refused check's caller is about to refuse the request anyway.
+    def _message(self) -> str:
+        # Before any refusal (e.g. read while composing) this is an ordinary string; only a refused check raises,
+        # and its caller is about to refuse the request anyway. (Wrapped, not decorated: mutmut skips decorated.)
         denial = self._denial
         if denial is not None:
             raise denial
         return self.default_message
+
+    message = property(_message)
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         claims = request.auth

@@ -303,8 +303,7 @@ def forget_user(user: Any) -> None:
 _writing = threading.local()
 
 
-@contextmanager
-def sync_write(user: Any) -> Iterator[None]:
+def _sync_writing(user: Any) -> Iterator[None]:
     """Mark saves of ``user`` inside the block as the sync's own: it caches the new state itself right after."""
     ids: set[int] = getattr(_writing, "ids", None) or set()
     _writing.ids = ids
@@ -313,6 +312,10 @@ def sync_write(user: Any) -> Iterator[None]:
         yield
     finally:
         ids.discard(id(user))
+
+
+#: ``with sync_write(user):`` (:func:`_sync_writing` wrapped, not decorated: mutmut mutates no decorated function).
+sync_write = contextmanager(_sync_writing)
 
 
 def is_sync_write(user: Any) -> bool:

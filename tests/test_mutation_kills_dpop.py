@@ -132,3 +132,16 @@ def test_the_default_leeway_is_zero_and_the_default_clock_is_now(key):
     with pytest.raises(InvalidDPoPProof):
         check_proof(proof(key, iat=NOW + 0.5), **at)  # half a second ahead: no leeway by default
     assert check_proof(proof(key, iat=int(time.time())), method="GET", url=URL, access_token=TOKEN).htm == "GET"
+
+
+# ---------------------------------------------------------------------------
+# The header's own JSON (_header_of, memoised as _checked_header)
+
+
+@pytest.mark.parametrize("text", ["{x", "{}junk", "\u00a0{}"], ids=["broken", "junk", "nbsp"])
+def test_a_header_that_is_not_base64url_json_is_refused_naming_the_header(key, text):
+    assert refused(by_hand(key, header_text=text)).reason == "proof header is not base64url JSON"
+
+
+def test_a_header_that_is_not_an_object_is_refused_naming_the_header(key):
+    assert refused(by_hand(key, header_text='["dpop+jwt"]')).reason == "proof header is not a JSON object"

@@ -25,8 +25,10 @@ from drf_oidc_jwks.user_state import (
     bump_generation,
     connect_receivers,
     get_state,
+    is_sync_write,
     private_copy,
     set_state,
+    sync_write,
 )
 from testproject.api.models import Project, Task
 
@@ -454,3 +456,27 @@ def test_deleting_an_identity_is_announced_even_inside_a_sync_write_of_it(oidc_s
     with sync_write(identity):
         identity.delete()  # post_delete passes no "created": a delete is never a new identity of a new user
     assert cache.get(GENERATION_KEY) != before
+
+
+# ---------------------------------------------------------------------------
+# sync_write (the plain _sync_writing, wrapped by contextmanager)
+
+
+def test_a_sync_write_inside_another_keeps_both_objects_marked_until_each_block_ends() -> None:
+    user, identity = User(username="una"), OIDCIdentity(issuer=ISS, subject="una")
+    with sync_write(user):
+        with sync_write(identity):
+            assert is_sync_write(user) and is_sync_write(identity)
+        assert is_sync_write(user) and not is_sync_write(identity)
+    assert not is_sync_write(user)
+
+
+def test_a_sync_write_unmarks_its_object_when_the_block_ends_or_raises() -> None:
+    user = User(username="ulf")
+    with sync_write(user):
+        assert is_sync_write(user)
+    assert not is_sync_write(user)
+    with pytest.raises(RuntimeError), sync_write(user):
+        raise RuntimeError("the save failed")
+    assert not is_sync_write(user)
+    assert not is_sync_write(None)
