@@ -4,7 +4,7 @@
 # (docs/security.md, "Mutation testing").
 #   bash scripts/mutation.sh                  every module below
 #   bash scripts/mutation.sh tokens keys      only these
-# Environment: MUTATION_BUDGET (total seconds, default 3600), MUTATION_JOBS (mutmut workers, default 2), MUTATION_OUT
+# Environment: MUTATION_BUDGET (total seconds, default 10800: every module fits on 2 idle cores), MUTATION_JOBS (mutmut workers, default 2), MUTATION_OUT
 # (the output directory, default var/mutation: give two runs at once their own),
 # PY (the interpreter, default .venv/bin/python), MUTATION_KEEP=1 (keep each module's scratch copy and print its
 # path, to re-run chosen mutants there with `mutmut run <name>...` after copying changed tests into its mutants/). Each module runs in its own scratch copy of the tree
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 PY=${PY:-$root/.venv/bin/python}
-budget=${MUTATION_BUDGET:-3600}
+budget=${MUTATION_BUDGET:-10800}
 jobs=${MUTATION_JOBS:-2}
 
 # module -> the test files that own its checks (the suite's other files add minutes, not kills).
