@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from drf_oidc_jwks.conf import get_settings
-from drf_oidc_jwks.exceptions import KeySourceError, TokenError
+from drf_oidc_jwks.exceptions import KeySourceError
 from drf_oidc_jwks.jwks import JWKSClient
 from drf_oidc_jwks.keystore import Lease
 from drf_oidc_jwks.testing import Response
+from tests.jwks_workers import unknown_key
 
 DISCOVERY = "/.well-known/openid-configuration"
 
@@ -38,15 +39,6 @@ def worker(clock: Any = time.time) -> JWKSClient:
     """A client of its own: another worker process sharing the configured cache."""
     s = get_settings()
     return JWKSClient(s.issuers[0], s, clock=clock)
-
-
-def unknown_key(client: JWKSClient, kid: str) -> float:
-    """Ask for ``kid``, expect ``unknown_key``; return how long the answer took."""
-    started = time.monotonic()
-    with pytest.raises(TokenError) as exc:
-        client.get_key(kid, "RS256")
-    assert exc.value.code == "unknown_key"
-    return time.monotonic() - started
 
 
 @pytest.fixture
