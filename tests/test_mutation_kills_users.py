@@ -312,10 +312,10 @@ def test_a_user_with_an_identity_of_this_issuer_is_never_linked_again(oidc_setti
 def test_an_email_claim_with_a_nul_links_no_one(oidc_settings, issuer) -> None:
     from django.db import connection
 
-    if connection.vendor != "sqlite":
-        pytest.skip("only SQLite stores a NUL in a text column")
     oidc_settings(LINK_BY_VERIFIED_EMAIL=True)
-    odd = User.objects.create_user("odd", "o\x00d@example.com")
+    # Only SQLite stores a NUL in a text column; elsewhere the nearest local address is the one to stay unlinked.
+    stored = "o\x00d@example.com" if connection.vendor == "sqlite" else "od@example.com"
+    odd = User.objects.create_user("odd", stored)
     assert get_user(verified(issuer.issuer, "odd-sub", "o\x00d@example.com")).pk != odd.pk
 
 
