@@ -12,7 +12,7 @@ This module is a leaf: it imports only Django and the package's dependency-free 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -260,11 +260,18 @@ def get_settings() -> Settings:
 #: What modules built from the settings (clients, memos, per-process copies): each registers its own reset,
 #: so this module never needs to know them (DRF's settings module imports nothing of DRF either).
 _resets: dict[str, Callable[[], None]] = {}
+#: Django setting -> the names of the resets that also depend on it (``register_reset``'s ``django_settings``).
+_resets_on: dict[str, set[str]] = {}
 
 
-def register_reset(name: str, reset: Callable[[], None]) -> None:
-    """Have :func:`reset_state` (and every settings change) call ``reset``; ``name`` keeps it registered once."""
+def register_reset(name: str, reset: Callable[[], None], *, django_settings: Iterable[str] = ()) -> None:
+    """Have :func:`reset_state` (and every settings change) call ``reset``; ``name`` keeps it registered once.
+
+    ``django_settings``: other Django settings ``reset`` depends on; a change of one of them calls it too.
+    """
     _resets[name] = reset
+    for setting in django_settings:
+        _resets_on.setdefault(setting, set()).add(name)
 
 
 def reset_state() -> None:
@@ -280,3 +287,6 @@ def reload_settings(*, setting: str, **kwargs: Any) -> None:
     """``setting_changed`` receiver: forget the cached settings and what was built from them."""
     if setting in (SETTING_NAME, "CACHES", "INSTALLED_APPS"):
         reset_state()
+        return
+    for name in _resets_on.get(setting, ()):
+        _resets[name]()

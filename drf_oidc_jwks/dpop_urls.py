@@ -12,7 +12,6 @@ import functools
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from django.core.signals import setting_changed
 from django.utils.encoding import escape_uri_path
 
 from .conf import register_reset
@@ -107,10 +106,4 @@ def request_host(request: Any) -> str:
     return host
 
 
-def _forget_hosts(*, setting: str, **kwargs: Any) -> None:
-    if setting in _HOST_SETTINGS:
-        _HOSTS.clear()
-
-
-setting_changed.connect(_forget_hosts, dispatch_uid="drf_oidc_jwks.dpop_urls.forget_hosts")
-register_reset("dpop_urls.hosts", _HOSTS.clear)
+register_reset("dpop_urls.hosts", _HOSTS.clear, django_settings=_HOST_SETTINGS)
