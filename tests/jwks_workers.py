@@ -126,6 +126,12 @@ def shared_caches(workers: int = 2) -> list[WatchedCache]:
     return [WatchedCache(name) for _ in range(workers)]
 
 
+def two_workers(clock: Clock) -> tuple[JWKSClient, JWKSClient, WatchedCache]:
+    """This worker and another on the same cache entries and ``clock``, with this worker's watched cache."""
+    mine, theirs = shared_caches()
+    return worker(clock, mine), worker(clock, theirs), mine
+
+
 class Outcome:
     """``fn()`` run in a thread of its own: its result or the exception it raised."""
 

@@ -33,6 +33,7 @@ from tests.jwks_workers import (
     gated,
     lock_held,
     shared_caches,
+    two_workers,
     unknown_key,
     worker,
 )
@@ -391,9 +392,8 @@ def test_the_unknown_kid_refetch_waiting_for_another_workers_lock_takes_the_kid_
     oidc_settings, issuer, server
 ):
     oidc_settings(HTTP_TIMEOUT=1)
-    mine, theirs = shared_caches()
     clock = Clock()
-    client, other = worker(clock, mine), worker(clock, theirs)
+    client, other, mine = two_workers(clock)
     client.get_key(issuer.key.kid, "RS256")
     assert other.state.acquire("other", 10) is Lease.SHARED  # the other worker is refreshing
     new = issuer.add_key("RS256")
@@ -409,9 +409,8 @@ def test_the_unknown_kid_refetch_waiting_for_another_workers_lock_takes_the_kid_
 def test_the_unknown_kid_refetch_getting_the_lock_after_the_kid_was_stored_does_not_fetch(
     oidc_settings, issuer, server
 ):
-    mine, theirs = shared_caches()
     clock = Clock()
-    client, other = worker(clock, mine), worker(clock, theirs)
+    client, other, mine = two_workers(clock)
     client.get_key(issuer.key.kid, "RS256")
     assert other.state.acquire("other", 10) is Lease.SHARED
     new = issuer.add_key("RS256")
@@ -432,9 +431,8 @@ def test_the_unknown_kid_refetch_getting_the_lock_after_the_kid_was_stored_does_
 def test_the_unknown_kid_refetch_fetches_although_keys_without_the_kid_were_stored_meanwhile(
     oidc_settings, issuer, server
 ):
-    mine, theirs = shared_caches()
     clock = Clock()
-    client, other = worker(clock, mine), worker(clock, theirs)
+    client, other, mine = two_workers(clock)
     client.get_key(issuer.key.kid, "RS256")
     published_before = issuer.jwks()
     new = issuer.add_key("RS256")

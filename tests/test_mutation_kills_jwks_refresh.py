@@ -24,7 +24,7 @@ from drf_oidc_jwks.jwks import JWKSClient
 from drf_oidc_jwks.keys import keyset_version
 from drf_oidc_jwks.keystore import Lease
 from drf_oidc_jwks.testing import Response
-from tests.jwks_workers import Clock, Gate, Outcome, gated, lock_held, shared_caches, worker
+from tests.jwks_workers import Clock, Gate, Outcome, gated, lock_held, shared_caches, two_workers, worker
 
 # The unknown-kid refetch is the one caller handing its deadline through _refresh_holding to the fetch: the
 # test pinning that pass-through lives in test_mutation_kills_jwks.py, and scripts/mutation.sh maps it here too.
@@ -190,9 +190,8 @@ def waiting_for_the_other(client: JWKSClient, cache: Any, current: Any) -> Outco
 
 
 def test_waiting_for_another_worker_takes_only_keys_newer_than_its_own(oidc_settings, issuer, server):
-    mine, theirs = shared_caches()
     clock = Clock()
-    client, other = worker(clock, mine), worker(clock, theirs)
+    client, other, mine = two_workers(clock)
     held = client.current_keyset()
     assert other.state.acquire("other", 10) is Lease.SHARED
     asked = waiting_for_the_other(client, mine, held)
@@ -203,9 +202,8 @@ def test_waiting_for_another_worker_takes_only_keys_newer_than_its_own(oidc_sett
 
 
 def test_waiting_for_another_worker_with_a_clock_counting_from_zero_takes_its_first_keys(oidc_settings, issuer, server):
-    mine, theirs = shared_caches()
     clock = Clock(0.0)
-    client, other = worker(clock, mine), worker(clock, theirs)
+    client, other, mine = two_workers(clock)
     assert other.state.acquire("other", 10) is Lease.SHARED
     asked = waiting_for_the_other(client, mine, None)
     clock.now = 0.5
@@ -215,9 +213,8 @@ def test_waiting_for_another_worker_with_a_clock_counting_from_zero_takes_its_fi
 
 
 def test_waiting_for_another_worker_takes_a_last_look_once_it_released_the_lock(oidc_settings, issuer, server):
-    mine, theirs = shared_caches()
     clock = Clock()
-    client, other = worker(clock, mine), worker(clock, theirs)
+    client, other, mine = two_workers(clock)
     held = client.current_keyset()
     assert other.state.acquire("other", 10) is Lease.SHARED
 
