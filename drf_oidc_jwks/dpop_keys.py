@@ -20,9 +20,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from jwt.algorithms import get_default_algorithms
 
+from .ecdsa_der import der_signature
 from .exceptions import InvalidDPoPProof
 
 __all__ = [
@@ -176,10 +176,7 @@ def _verifier(alg: str, key: Any) -> Verifier:
 
         def verify_ec(signature: bytes, data: bytes) -> None:
             # JWS carries r || s, each the curve's size (RFC 7518 3.4); anything else is no signature.
-            if len(signature) != 2 * size:
-                raise ValueError("ECDSA signature of the wrong length")
-            r, s = int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
-            ec_verify(encode_dss_signature(r, s), data, scheme)
+            ec_verify(der_signature(signature, size), data, scheme)
 
         return verify_ec
     if alg.startswith("PS"):

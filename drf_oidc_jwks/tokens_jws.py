@@ -17,8 +17,8 @@ from typing import Any, NamedTuple, NoReturn
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from .ecdsa_der import der_signature
 from .exceptions import InvalidSignature, MalformedToken, TokenError
 from .frozen import freeze
 from .keys import PublicKey
@@ -218,11 +218,7 @@ def _ecdsa(hash_alg: hashes.HashAlgorithm) -> Verifier:
 
     def verify(key: Any, message: bytes, signature: bytes) -> None:
         # RFC 7518 3.4: the JWS form is r || s, each the curve's size; cryptography takes DER.
-        size = (key.curve.key_size + 7) // 8
-        if len(signature) != 2 * size:
-            raise ValueError("ECDSA signature of the wrong length")
-        r, s = int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
-        key.verify(encode_dss_signature(r, s), message, scheme)
+        key.verify(der_signature(signature, (key.curve.key_size + 7) // 8), message, scheme)
 
     return verify
 
