@@ -33,6 +33,7 @@ from .dpop_keys import (
 )
 from .dpop_urls import normalize_htu
 from .exceptions import InvalidDPoPProof, SenderConstrained
+from .token_hash import handed_sha256
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
@@ -125,7 +126,11 @@ def check_algorithms(algorithms: Collection[str]) -> tuple[str, ...]:
 
 def access_token_hash(access_token: str) -> str:
     """``ath``: base64url(SHA-256(ASCII of the access token)) (RFC 9449 4.2)."""
-    return b64url_encode(hashlib.sha256(access_token.encode("ascii", "surrogateescape")).digest())
+    # The memo already hashed this very token (token_hash.py); for ASCII text its UTF-8 is the same bytes.
+    digest = handed_sha256(access_token) if access_token.isascii() else None
+    if digest is None:
+        digest = hashlib.sha256(access_token.encode("ascii", "surrogateescape")).digest()
+    return b64url_encode(digest)
 
 
 def bound_jkt(payload: Mapping[str, Any]) -> str | None:

@@ -15,7 +15,6 @@ token itself) until the earlier of their expiry and ``TOKEN_CACHE_TTL``.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 import time
@@ -42,6 +41,7 @@ from .issuer_lookup import Selected, select, select_issuer
 from .jwks import JWKSClient, PublicKey, get_client
 from .logfields import safe
 from .signals import emit, token_verified
+from .token_hash import token_sha256
 from .tokens_jws import Parsed, read_unverified, unverified_ids, verify_signature
 
 __all__ = [
@@ -281,7 +281,8 @@ def verify_token(
     memo = get_memo(s) if now is None else None
     digest = b""
     if memo is not None:
-        digest = hashlib.sha256(raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")).digest()
+        # A DPoP request's proof check needs this hash too (ath): handed on, not computed twice.
+        digest = token_sha256(raw, hand_on=dpop)
         hit = memo.get(digest, clock)
         if hit is not None:
             check_confirmation(hit.raw, dpop=dpop)  # memoised from a DPoP request, now perhaps as Bearer
